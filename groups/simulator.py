@@ -22,7 +22,8 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -96,7 +97,7 @@ class SimAccount:
         return sum(len(group.phones) for group in self.groups.values())
 
 
-FAULT_KINDS = ("http_status", "malformed_json", "delay", "error_code", "drift_total")
+FAULT_KINDS = ("http_status", "malformed_json", "raw_body", "delay", "error_code", "drift_total")
 
 
 @dataclass
@@ -107,6 +108,7 @@ class Fault:
     the fault to one action; `times` is how many matching calls it hits (None: every one).
     `drift_total` only hits listGroup pages after the first (offset > 0): it adds a group at
     the front of the account's list before answering, so `total` changes between pages.
+    `raw_body` answers HTTP 200 with `body` as it is (for envelopes that break the contract).
     """
 
     kind: str
@@ -116,6 +118,7 @@ class Fault:
     status: int = 500
     code: int = 10009
     delay_seconds: float = 0.0
+    body: bytes = b""
     hits: int = 0
 
     def matches(self, call_number: int, action: str, body: Mapping[str, Any] | None) -> bool:
@@ -133,10 +136,19 @@ class Fault:
 
 @dataclass(frozen=True)
 class CallRecord:
+    """One call the simulator answered, as it arrived (tests read bodies and headers)."""
+
     number: int
     action: str
+    headers: dict[str, str]
+    raw_body: bytes
     http_status: int
     code: int | None
+    request_id: str | None
+
+    @property
+    def body(self) -> Any:
+        return _json_object(self.raw_body)
 
 
 class PnsSimulator:
@@ -158,6 +170,9 @@ class PnsSimulator:
         self.accounts: dict[str, SimAccount] = {}
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
+        # How many requests were being answered at once, at most (tests of concurrent paging).
+        self.max_in_flight = 0
+        self._in_flight = 0
         self._call_numbers = itertools.count(1)
         self._request_ids = itertools.count(1_602_262_837_283_131_392)
         self._lock = threading.RLock()
@@ -175,7 +190,10 @@ class PnsSimulator:
         self._server = _SimulatorHTTPServer((self.host, self.port), _Handler, self)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="pns-simulator", daemon=True
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="pns-simulator",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -229,47 +247,51 @@ class PnsSimulator:
 
     # --- the endpoint --------------------------------------------------------------------
 
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+
     def handle(self, headers: Mapping[str, str], raw_body: bytes) -> tuple[int, bytes, float]:
         """Answer one POST: (HTTP status, body bytes, seconds to wait before answering)."""
         call_number = next(self._call_numbers)
         action = headers.get("action", "")
         body = _json_object(raw_body)
-        delay = self.latency_ms / 1000
         with self._lock:
             fault = next((f for f in self.faults if f.matches(call_number, action, body)), None)
             if fault is not None:
                 fault.hits += 1
-        if fault is not None and fault.kind == "delay":
-            delay += fault.delay_seconds
-        if fault is not None and fault.kind == "http_status":
-            return self._record(call_number, action, fault.status, None, b"Internal Server Error")
-        if fault is not None and fault.kind == "malformed_json":
-            raw = b'{"code":0,"msg":"success","data":{"groups":[{"groupId":'
-            return self._record(call_number, action, 200, None, raw, delay)
-        if fault is not None and fault.kind == "error_code":
-            return self._answer(call_number, action, self._error(fault.code), delay)
-        if fault is not None and fault.kind == "drift_total":
-            self._drift(headers.get("accessKey", ""))
-        return self._answer(call_number, action, self._dispatch(headers, raw_body, body), delay)
-
-    def _answer(
-        self, call_number: int, action: str, envelope: dict[str, Any], delay: float = 0.0
-    ) -> tuple[int, bytes, float]:
-        envelope.setdefault("requestId", str(next(self._request_ids)))
-        raw = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
-        return self._record(call_number, action, 200, envelope["code"], raw, delay)
-
-    def _record(
-        self,
-        call_number: int,
-        action: str,
-        status: int,
-        code: int | None,
-        raw: bytes,
-        delay: float = 0.0,
-    ) -> tuple[int, bytes, float]:
+        kind = fault.kind if fault is not None else None
+        delay = self.latency_ms / 1000 + (fault.delay_seconds if kind == "delay" else 0.0)
+        code: int | None = None
+        request_id: str | None = None
+        if kind == "http_status":
+            status, raw = fault.status, b"Internal Server Error"
+        elif kind == "malformed_json":
+            status, raw = 200, b'{"code":0,"msg":"success","data":{"groups":[{"groupId":'
+        elif kind == "raw_body":
+            status, raw = 200, fault.body
+        else:
+            if kind == "drift_total":
+                self._drift(headers.get("accessKey", ""))
+            if kind == "error_code":
+                envelope = self._error(fault.code)
+            else:
+                envelope = self._dispatch(headers, raw_body, body)
+            request_id = envelope["requestId"] = str(next(self._request_ids))
+            status, code = 200, envelope["code"]
+            raw = json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode()
+        record = CallRecord(
+            call_number, action, dict(headers.items()), raw_body, status, code, request_id
+        )
         with self._lock:
-            self.calls.append(CallRecord(call_number, action, status, code))
+            self.calls.append(record)
         return status, raw, delay
 
     def _error(self, code: int) -> dict[str, Any]:
@@ -394,9 +416,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?")[0] != API_PATH:
             self._send(HTTPStatus.NOT_FOUND, b"Not Found", "text/plain")
             return
-        status, payload, delay = self.server.simulator.handle(self.headers, raw_body)
-        if delay:
-            time.sleep(delay)
+        simulator = self.server.simulator
+        with simulator.answering():
+            status, payload, delay = simulator.handle(self.headers, raw_body)
+            if delay:
+                time.sleep(delay)
         content_type = "application/json" if status == 200 else "text/plain"
         self._send(status, payload, content_type)
 
@@ -437,7 +461,8 @@ def _phone_list(value: Any) -> list[str] | int:
     phones = [p.strip() for p in value.split(",") if p.strip()]
     if not all(p.isdigit() for p in phones):
         return 1002
-    if any(len(p) < 8 or len(p) > 15 for p in phones):
+    # E.164 numbers start with a country code (never 0) and have at most 15 digits.
+    if any(p.startswith("0") or not 8 <= len(p) <= 15 for p in phones):
         return 10007
     return phones
 
