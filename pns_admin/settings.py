@@ -6,6 +6,7 @@ local-memory cache); production sets `DEBUG=0` and must then provide `SECRET_KEY
 """
 
 import os
+import warnings
 from pathlib import Path
 
 import environ
@@ -137,8 +138,11 @@ USE_TZ = True
 
 # --- Static files --------------------------------------------------------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = BASE_DIR / env.str("STATIC_ROOT", default="staticfiles")
 STATICFILES_DIRS = [BASE_DIR / "static"]
+if DEBUG or TESTING:
+    # Files are served from the app folders here; STATIC_ROOT exists only after collectstatic.
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

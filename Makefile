@@ -1,0 +1,59 @@
+# PNS Admin. The README's two commands: `make demo` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+# The interpreter that builds .venv: the first candidate that is Python 3.12 or newer
+# (`python3` honours .python-version through pyenv).
+PYTHON_CANDIDATES := python3 python3.12 python3.13 python3.14 \
+	$(wildcard $(HOME)/.pyenv/versions/3.1[2-9]*/bin/python3)
+BASE_PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 \
+	&& { command -v $$p; break; }; done)
+
+.PHONY: demo test lint help clean-venv
+
+help:
+	@echo "make demo   start the dashboard with demo data on http://127.0.0.1:8000"
+	@echo "make test   lint, check and run the test suite"
+
+demo: $(VENV)/.installed-runtime
+	DEBUG=1 $(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py pns_demo
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	DEBUG=1 $(PY) manage.py check --fail-level WARNING
+	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+$(VENV)/.python-ok:
+	@if [ -z "$(BASE_PYTHON)" ]; then \
+		echo "PNS Admin needs Python 3.12 or newer (Django 6 requires it)." >&2; \
+		echo "Found: $$(python3 --version 2>&1 || echo 'no python3')." >&2; \
+		echo "Install 3.12 (e.g. 'pyenv install 3.12') and select it with .python-version." >&2; \
+		exit 1; \
+	fi
+	@if [ -x $(PY) ] && ! $(PY) -c 'import sys; sys.exit(sys.version_info < (3, 12))'; then \
+		echo "Replacing $(VENV): it was made with an older Python." ; rm -rf $(VENV); \
+	fi
+	@[ -x $(PY) ] || $(BASE_PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip
+	@touch $@
+
+$(VENV)/.installed-runtime: requirements.txt $(VENV)/.python-ok
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.python-ok
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,259 @@
+"""The Django project itself: settings from the environment, login, health check, demo, serving."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from http import HTTPStatus
+from pathlib import Path
+
+import pytest
+import requests
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+from django.db import DatabaseError, connection
+from django.test import override_settings
+from django.urls import reverse
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def production_env(**overrides):
+    """The environment of a production process: no pytest marker, DEBUG off."""
+    env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_VERSION", "SECRET_KEY"}}
+    env.update({"DEBUG": "0"})
+    env.update(overrides)
+    return env
+
+
+def run_manage(*arguments, env, timeout=60):
+    return subprocess.run(  # noqa: S603 - our own manage.py
+        [sys.executable, "manage.py", *arguments],
+        cwd=PROJECT_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+# --- pages ----------------------------------------------------------------------------------
+
+
+def test_healthz_answers_ok_without_login(client, db):
+    response = client.get("/healthz")
+    assert response.status_code == HTTPStatus.OK
+    assert response.content == b"ok"
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_healthz_answers_503_when_the_database_does_not(client, db, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise DatabaseError("connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(connection, "cursor", refuse)
+        response = client.get("/healthz")
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert b"database unavailable" in response.content
+
+
+def test_the_overview_needs_login(client, db):
+    response = client.get(reverse("home"))
+    assert response.status_code == HTTPStatus.FOUND
+    assert response["Location"] == f"{reverse('login')}?next=/"
+
+
+def test_the_login_page_is_ours(client, db):
+    response = client.get(reverse("login"))
+    assert response.status_code == HTTPStatus.OK
+    templates = [t.name for t in response.templates]
+    assert "registration/login.html" in templates
+    assert "base.html" in templates
+    assert b"PNS Admin" in response.content
+    assert b"/static/css/app.css" in response.content
+
+
+def test_logging_in_leads_to_the_overview_and_logging_out_back(client, db):
+    get_user_model().objects.create_user("support", password="a-long-passphrase-1")
+    response = client.post(
+        reverse("login"), {"username": "support", "password": "a-long-passphrase-1"}, follow=True
+    )
+    assert response.redirect_chain[-1][0] == reverse("home")
+    assert b"support" in response.content
+    assert b"Log out" in response.content
+
+    response = client.post(reverse("logout"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("login")
+    assert client.get(reverse("home")).status_code == HTTPStatus.FOUND
+
+
+def test_a_wrong_password_is_a_form_error_not_a_crash(client, db):
+    get_user_model().objects.create_user("support", password="a-long-passphrase-1")
+    response = client.post(reverse("login"), {"username": "support", "password": "nope"})
+    assert response.status_code == HTTPStatus.OK
+    assert b"Please enter a correct username and password" in response.content
+
+
+def test_pages_load_no_external_assets(client, db):
+    admin = get_user_model().objects.create_superuser("boss", password="a-long-passphrase-1")
+    client.force_login(admin)
+    for url in (reverse("home"), reverse("login")):
+        html = client.get(url).content.decode()
+        assert not re.search(r"""(src|href)=["'](https?:)?//""", html), url
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_production_without_secret_key_refuses_to_start_with_one_clear_line():
+    result = run_manage("check", env=production_env())
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_production_with_secret_key_passes_the_system_check():
+    result = run_manage("check", env=production_env(SECRET_KEY="x" * 60))
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_settings_read_urls_for_database_and_cache():
+    script = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME']);"
+        "print(s.CACHES['default']['BACKEND'])"
+    )
+    result = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        script,
+        env=production_env(
+            SECRET_KEY="x" * 60,
+            DATABASE_URL="postgres://pns@127.0.0.1:5432/pns_admin",
+            CACHE_URL="redis://127.0.0.1:6379/0",
+        ),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[:2] == [
+        "django.db.backends.postgresql pns_admin",
+        "django.core.cache.backends.redis.RedisCache",
+    ]
+
+
+def redis_is_up():
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(
+    not redis_is_up() and not os.environ.get("PNS_REQUIRE_SERVICES"),
+    reason="no Redis on 127.0.0.1:6379 (CI sets PNS_REQUIRE_SERVICES=1 and starts one)",
+)
+def test_the_cache_works_on_redis():
+    script = (
+        "from django.core.cache import cache; import uuid; key = uuid.uuid4().hex;"
+        "cache.set(key, 'kept', 30); print(cache.get(key)); cache.delete(key)"
+    )
+    result = run_manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        script,
+        env=production_env(SECRET_KEY="x" * 60, CACHE_URL="redis://127.0.0.1:6379/15"),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "kept"
+
+
+def test_env_example_documents_every_variable_the_settings_read():
+    read = set()
+    for path in (PROJECT_DIR / "pns_admin" / "settings.py", PROJECT_DIR / "gunicorn.conf.py"):
+        source = path.read_text()
+        read |= set(re.findall(r"""env(?:\.\w+)?\(\s*["']([A-Z_]+)["']""", source))
+        read |= set(re.findall(r"""environ\.get\(\s*["']([A-Z_]+)["']""", source))
+    documented = set(
+        re.findall(r"^#?\s*([A-Z][A-Z_]+)=", (PROJECT_DIR / ".env.example").read_text(), re.M)
+    )
+    assert "SECRET_KEY" in read and "GUNICORN_BIND" in read
+    assert read - documented == set()
+
+
+# --- the demo -------------------------------------------------------------------------------
+
+
+@override_settings(DEBUG=True)
+def test_the_demo_setup_creates_an_admin_who_can_log_in(client, db):
+    call_command("pns_demo", "--setup-only", "--password", "demo-pass-123")
+    assert client.login(username="admin", password="demo-pass-123")
+    user = get_user_model().objects.get(username="admin")
+    assert user.is_superuser and user.is_staff
+
+
+def test_the_demo_refuses_to_run_without_debug(db):
+    with pytest.raises(CommandError, match="DEBUG=1"):
+        call_command("pns_demo", "--setup-only")
+
+
+# --- serving in production ------------------------------------------------------------------
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_gunicorn_serves_the_app_and_hashed_compressed_static_files(tmp_path):
+    env = production_env(
+        SECRET_KEY="x" * 60,
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        STATIC_ROOT=str(tmp_path / "static"),
+        WEB_CONCURRENCY="1",
+        GUNICORN_BIND=f"127.0.0.1:{free_port()}",
+    )
+    collected = run_manage("collectstatic", "--noinput", env=env)
+    assert collected.returncode == 0, collected.stderr
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    server = subprocess.Popen(  # noqa: S603 - our own app
+        [str(gunicorn), "pns_admin.wsgi"],
+        cwd=PROJECT_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://{env['GUNICORN_BIND']}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = requests.get(f"{base}/healthz", timeout=2)
+                break
+            except requests.ConnectionError:
+                assert server.poll() is None, server.stdout.read()
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.2)
+        assert (health.status_code, health.text) == (200, "ok")
+
+        login = requests.get(f"{base}/accounts/login/", timeout=5)
+        assert login.status_code == 200
+        stylesheet = re.search(r'href="(/static/css/app\.[0-9a-f]{12}\.css)"', login.text)
+        assert stylesheet, "no hashed stylesheet in the page"
+        css = requests.get(
+            base + stylesheet.group(1), headers={"Accept-Encoding": "gzip"}, timeout=5
+        )
+        assert css.status_code == 200
+        assert css.headers["Content-Encoding"] == "gzip"
+        assert "max-age=315360000" in css.headers["Cache-Control"]
+        assert login.headers["X-Frame-Options"] == "DENY"
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=15)
+    assert '"GET /healthz HTTP/1.1" 200' in output  # the access log goes to stdout
