@@ -5,6 +5,13 @@ import pytest
 from groups.nxcloud import PnsClient
 from groups.simulator import PnsSimulator, SimGroup, generate_groups
 
+def pytest_report_header(config):
+    from django.conf import settings
+
+    database = settings.DATABASES["default"]
+    return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}"
+
+
 ACCESS_KEY = "test-ak-7a3f"
 ACCESS_SECRET = "test-secret-Zq81vP0c"
 
