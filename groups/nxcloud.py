@@ -227,13 +227,14 @@ class PnsClient:
 
     One pooled `requests.Session` per client. Every call serializes its body once, signs those
     exact characters with a fresh millisecond `ts`, and sends their UTF-8 bytes.
+    `access_secret` is the secret itself or a callable that returns it.
     """
 
     def __init__(
         self,
         api_url: str,
         access_key: str,
-        access_secret: str,
+        access_secret: str | Callable[[], str],
         algorithm: str = "md5",
         timeout: tuple[float, float] = (5, 30),
         max_workers: int = 4,
@@ -250,6 +251,8 @@ class PnsClient:
             raise ValueError("An access secret is required.")
         self.api_url = api_url
         self.access_key = access_key
+        # A callable is asked for the secret at each signing, so that a caller can keep it
+        # encrypted everywhere else.
         self._access_secret = access_secret
         self.algorithm = algorithm
         self.timeout = timeout
@@ -410,7 +413,7 @@ class PnsClient:
         # Exponential backoff with full jitter, so parallel page reads do not retry in step.
         return random.uniform(0, self.backoff_seconds * 2 ** (attempt - 1))  # noqa: S311
 
-    @sensitive_variables("headers")
+    @sensitive_variables("secret")
     def _send_once(self, action: str, body: str, body_bytes: bytes, attempt: int) -> dict:
         ts = str(time.time_ns() // 1_000_000)
         headers = {
@@ -419,7 +422,10 @@ class PnsClient:
             "bizType": BIZ_TYPE_PNS,
             "ts": ts,
         }
-        headers["sign"] = sign(headers, body, self._access_secret, self.algorithm)
+        secret = self._access_secret
+        headers["sign"] = sign(
+            headers, body, secret() if callable(secret) else secret, self.algorithm
+        )
         headers["Content-Type"] = "application/json"
         if self.algorithm == "sha256":
             headers["algorithm"] = "sha256"
@@ -568,7 +574,17 @@ def _dump(value: Any) -> str:
 
 
 def _error_kind(error: Exception) -> str:
-    return type(error).__name__
+    """A few words on why a request failed, without the URL's query or any header."""
+    reason = getattr(error.args[0], "reason", None) if error.args else None
+    if isinstance(error, requests.exceptions.SSLError):
+        return "TLS handshake failed"
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return "connection timed out"
+    if isinstance(reason, NameResolutionError):
+        return "host name not found"
+    if isinstance(reason, NewConnectionError):
+        return "connection refused"
+    return f"{type(error).__name__}"
 
 
 def _may_have_been_delivered(error: requests.exceptions.ConnectionError) -> bool:

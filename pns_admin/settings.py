@@ -7,6 +7,7 @@ local-memory cache); production sets `DEBUG=0` and must then provide `SECRET_KEY
 
 import os
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -37,7 +38,7 @@ ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[:
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "groups.admin_site.PnsAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -45,6 +46,7 @@ INSTALLED_APPS = [
     # Before staticfiles, so that `runserver` serves static files the way production does.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "groups",
 ]
 
@@ -57,6 +59,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into our lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pns_admin.urls"
@@ -111,6 +115,24 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Sessions end after this many seconds (default 12 hours); login always starts a new session.
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=12 * 60 * 60)
+
+# Brute-force protection (django-axes): 5 failures for one user name from one address lock
+# that pair out until the cool-off ends or an administrator unlocks it.
+AXES_FAILURE_LIMIT = 5
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_LOCKOUT_MINUTES", default=30))
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "groups.audit.client_ip"
+AXES_VERBOSE = False
+# Addresses in X-Forwarded-For added by our own proxies; 0 means REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # --- Security ------------------------------------------------------------------------------
 X_FRAME_OPTIONS = "DENY"
@@ -172,6 +194,8 @@ LOGGING = {
         "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
         # urllib3 logs every request line at DEBUG; our client logs one line per call itself.
         "urllib3": {"level": "WARNING"},
+        # django-axes reports every login attempt at INFO; our audit log records them once.
+        "axes": {"level": "WARNING"},
     },
 }
 
@@ -183,5 +207,7 @@ PNS_TIMEOUT = (
     env.float("PNS_READ_TIMEOUT", default=30.0),
 )
 PNS_MAX_WORKERS = env.int("PNS_MAX_WORKERS", default=4)
+# Fernet keys for access secrets at rest, newest first (`manage.py pns_rotate_keys`).
+PNS_ENCRYPTION_KEYS = env.list("PNS_ENCRYPTION_KEYS", default=[])
 # `make demo` prints a fresh random password unless this is set.
 PNS_DEMO_PASSWORD = env.str("PNS_DEMO_PASSWORD", default="")

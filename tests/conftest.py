@@ -1,9 +1,23 @@
+import logging
 import random
 
 import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.test import Client
 
+from groups.models import Tenant, TenantMembership
 from groups.nxcloud import PnsClient
 from groups.simulator import PnsSimulator, SimGroup, generate_groups
+
+ACCESS_KEY = "test-ak-7a3f"
+ACCESS_SECRET = "test-secret-Zq81vP0c"
+PASSWORD = "correct-horse-battery-9"
+
+# Every access secret a test hands to the application; none may ever show up in a response
+# body or a log record (see `secrets_never_leak`).
+KNOWN_SECRETS = {ACCESS_SECRET}
+
 
 def pytest_report_header(config):
     from django.conf import settings
@@ -12,8 +26,61 @@ def pytest_report_header(config):
     return f"database: {database['ENGINE'].rsplit('.', 1)[-1]} {database['NAME']}"
 
 
-ACCESS_KEY = "test-ak-7a3f"
-ACCESS_SECRET = "test-secret-Zq81vP0c"
+# --- secrets never leak ---------------------------------------------------------------------
+
+
+class _RecordCollector(logging.Handler):
+    def __init__(self):
+        super().__init__(level=logging.DEBUG)
+        self.texts = []
+
+    def emit(self, record):
+        self.texts.append(record.getMessage())
+        if record.exc_info:
+            self.texts.append(logging.Formatter().formatException(record.exc_info))
+
+
+@pytest.fixture(autouse=True)
+def secrets_never_leak(monkeypatch):
+    """Watch every log record and every test-client response body of every test."""
+    collector = _RecordCollector()
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(collector)
+    root.setLevel(logging.DEBUG)
+    bodies = []
+    original_request = Client.request
+
+    def watched_request(self, **request):
+        response = original_request(self, **request)
+        if response.streaming:
+            chunks = list(response.streaming_content)
+            bodies.extend(chunks)
+            response.streaming_content = iter(chunks)
+        else:
+            bodies.append(response.content)
+        return response
+
+    monkeypatch.setattr(Client, "request", watched_request)
+    yield
+    root.removeHandler(collector)
+    root.setLevel(previous_level)
+    for secret in KNOWN_SECRETS:
+        assert not [t for t in collector.texts if secret in t], "a secret reached a log record"
+        encoded = secret.encode()
+        assert not [b for b in bodies if encoded in b], "a secret reached a response body"
+
+
+# --- speed ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # Tests create many users; production keeps Django's slow, strong default.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+# --- the simulator --------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -75,3 +142,60 @@ def make_client(simulator):
 @pytest.fixture
 def pns_client(make_client, account):
     return make_client()
+
+
+# --- tenants and users ----------------------------------------------------------------------
+
+
+def create_tenant(slug, *, secret=None, **fields):
+    """A tenant whose secret is registered with `secrets_never_leak`."""
+    secret = secret or f"secret-of-{slug}-K9x2"
+    KNOWN_SECRETS.add(secret)
+    fields.setdefault("name", slug.replace("-", " ").title())
+    fields.setdefault("access_key", f"ak-{slug}")
+    tenant = Tenant(slug=slug, **fields)
+    tenant.set_access_secret(secret)
+    tenant.save()
+    return tenant
+
+
+def create_user(username, *, roles=(), perms=(), tenants=(), staff=False, superuser=False):
+    user = get_user_model().objects.create_user(
+        username, password=PASSWORD, is_staff=staff or superuser, is_superuser=superuser
+    )
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
+    for tenant in tenants:
+        TenantMembership.objects.create(user=user, tenant=tenant)
+    return user
+
+
+def log_in(client, username, password=PASSWORD, **extra):
+    """Log in through the login form, as a person does (throttling, audit and all)."""
+    response = client.post(
+        "/accounts/login/", {"username": username, "password": password}, **extra
+    )
+    assert response.status_code == 302, response.content[:500]
+    return response
+
+
+@pytest.fixture
+def tenant_a(db):
+    return create_tenant("tenant-a", name="Tenant A")
+
+
+@pytest.fixture
+def tenant_b(db):
+    return create_tenant("tenant-b", name="Tenant B")
+
+
+@pytest.fixture
+def sim_tenant(db, simulator, account):
+    """A tenant pointing at the simulator account with three groups."""
+    return create_tenant(
+        "sim", secret=ACCESS_SECRET, access_key=ACCESS_KEY, api_url=simulator.url, name="Sim"
+    )

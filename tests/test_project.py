@@ -1,5 +1,6 @@
 """The Django project itself: settings from the environment, login, health check, demo, serving."""
 
+import io
 import os
 import re
 import socket
@@ -17,7 +18,10 @@ from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.urls import reverse
 
+from tests.conftest import log_in
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+FERNET_KEY = "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA="
 
 
 def production_env(**overrides):
@@ -78,10 +82,9 @@ def test_the_login_page_is_ours(client, db):
 
 def test_logging_in_leads_to_the_overview_and_logging_out_back(client, db):
     get_user_model().objects.create_user("support", password="a-long-passphrase-1")
-    response = client.post(
-        reverse("login"), {"username": "support", "password": "a-long-passphrase-1"}, follow=True
-    )
-    assert response.redirect_chain[-1][0] == reverse("home")
+    response = log_in(client, "support", "a-long-passphrase-1")
+    assert response["Location"] == reverse("home")
+    response = client.get(response["Location"])
     assert b"support" in response.content
     assert b"Log out" in response.content
 
@@ -116,7 +119,9 @@ def test_production_without_secret_key_refuses_to_start_with_one_clear_line():
 
 
 def test_production_with_secret_key_passes_the_system_check():
-    result = run_manage("check", env=production_env(SECRET_KEY="x" * 60))
+    result = run_manage(
+        "check", env=production_env(SECRET_KEY="x" * 60, PNS_ENCRYPTION_KEYS=FERNET_KEY)
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -189,11 +194,23 @@ def test_env_example_documents_every_variable_the_settings_read():
 
 
 @override_settings(DEBUG=True)
-def test_the_demo_setup_creates_an_admin_who_can_log_in(client, db):
-    call_command("pns_demo", "--setup-only", "--password", "demo-pass-123")
-    assert client.login(username="admin", password="demo-pass-123")
-    user = get_user_model().objects.get(username="admin")
-    assert user.is_superuser and user.is_staff
+def test_the_demo_setup_creates_tenants_and_two_users_who_can_log_in(client, db):
+    out = io.StringIO()
+    call_command("pns_demo", "--setup-only", "--password", "demo-pass-123", stdout=out)
+    passwords = dict(re.findall(r"Log in as (\w+) +password (\S+)", out.getvalue()))
+    assert passwords["admin"] == "demo-pass-123"
+
+    log_in(client, "admin", passwords["admin"])
+    assert [t.slug for t in client.get("/").context["tenants"]] == [
+        "global-sales",
+        "hk-hotline",
+        "cn-support",
+    ]
+    client.post("/accounts/logout/")
+    log_in(client, "support", passwords["support"])
+    assert [t.slug for t in client.get("/").context["tenants"]] == ["hk-hotline", "cn-support"]
+    assert get_user_model().objects.get(username="admin").is_superuser
+    assert not get_user_model().objects.get(username="support").is_staff
 
 
 def test_the_demo_refuses_to_run_without_debug(db):
