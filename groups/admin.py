@@ -234,11 +234,16 @@ class PnsUserAdmin(MembershipAuditMixin, UserAdmin):
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: events are written by the application, never by hand."""
 
-    list_display = ["at", "username", "ip", "action", "tenant_slug", "details"]
+    list_display = ["at", "username", "ip", "action", "tenant_slug", "summary"]
     list_filter = ["action", "tenant_slug"]
     search_fields = ["username", "ip", "tenant_slug"]
     date_hierarchy = "at"
     list_per_page = 100
+
+    @admin.display(description="details")
+    def summary(self, event: AuditEvent) -> str:
+        text = "; ".join(f"{key}: {value}" for key, value in event.details.items())
+        return text if len(text) <= 140 else text[:139] + "…"
 
     def has_add_permission(self, request):
         return False

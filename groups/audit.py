@@ -1,5 +1,6 @@
 """The audit log: one function records an event; signal receivers record logins and lockouts."""
 
+import getpass
 import logging
 from typing import Any
 
@@ -46,6 +47,8 @@ def record_event(
             user = request_user
     if user is not None and not username:
         username = user.get_username()
+    if not username and request is None:
+        username = _command_line_user()
     event = AuditEvent.objects.create(
         action=action,
         user=user,
@@ -63,6 +66,14 @@ def record_event(
         event.ip or "-",
     )
     return event
+
+
+def _command_line_user() -> str:
+    """Who ran a management command, as far as the operating system knows."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):
+        return "cli"
 
 
 @receiver(user_logged_in)

@@ -1,5 +1,6 @@
 """Tenants: encrypted credentials, the admin's tenant pages, the CLI, key rotation."""
 
+import getpass
 import io
 import os
 import subprocess
@@ -343,6 +344,7 @@ def test_the_cli_adds_a_tenant_reading_the_secret_from_stdin(db):
     tenant = Tenant.objects.get(slug="hk")
     assert (tenant.algorithm, tenant.decrypt_access_secret()) == ("sha256", NEW_SECRET)
     assert actions() == [Action.TENANT_CREATED]
+    assert AuditEvent.objects.get().username == f"cli:{getpass.getuser()}"
 
 
 def test_the_cli_never_takes_the_secret_as_an_argument(db):
