@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from groups import services
 from groups.exports import csv_response
-from groups.models import AuditEvent, Tenant, TenantMembership
+from groups.models import AuditEvent, SyncRun, Tenant, TenantMembership
 from groups.roles import ROLE_NAMES
 
 User = get_user_model()
@@ -101,7 +101,16 @@ class UserMembershipInline(ReadOnlyRowsInline):
 @admin.register(Tenant)
 class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
     form = TenantAdminForm
-    list_display = ["name", "slug", "access_key", "algorithm", "is_active", "secret_set", "users"]
+    list_display = [
+        "name",
+        "slug",
+        "access_key",
+        "algorithm",
+        "is_active",
+        "secret_set",
+        "users",
+        "last_refresh",
+    ]
     list_filter = ["is_active", "algorithm"]
     search_fields = ["name", "slug", "access_key", "notes"]
     prepopulated_fields = {"slug": ["name"]}
@@ -126,7 +135,24 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
     actions = ["test_connections"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(user_count=Count("memberships"))
+        latest_runs = SyncRun.objects.filter(tenant=OuterRef("pk")).order_by("-started_at", "-pk")
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                user_count=Count("memberships", distinct=True),
+                last_refresh_status=Subquery(latest_runs.values("status")[:1]),
+                last_refresh_at=Subquery(latest_runs.values("started_at")[:1]),
+            )
+        )
+
+    @admin.display(description="last refresh", ordering="last_refresh_at")
+    def last_refresh(self, tenant: Tenant) -> str:
+        if tenant.last_refresh_at is None:
+            return "never"
+        status = SyncRun.Status(tenant.last_refresh_status).label
+        when = date_format(timezone.localtime(tenant.last_refresh_at), "SHORT_DATETIME_FORMAT")
+        return f"{status}, {when}"
 
     @admin.display(boolean=True, description="secret set")
     def secret_set(self, tenant: Tenant) -> bool:

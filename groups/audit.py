@@ -48,7 +48,7 @@ def record_event(
     if user is not None and not username:
         username = user.get_username()
     if not username and request is None:
-        username = _command_line_user()
+        username = command_line_user()
     event = AuditEvent.objects.create(
         action=action,
         user=user,
@@ -68,7 +68,7 @@ def record_event(
     return event
 
 
-def _command_line_user() -> str:
+def command_line_user() -> str:
     """Who ran a management command, as far as the operating system knows."""
     try:
         return f"cli:{getpass.getuser()}"

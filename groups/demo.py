@@ -44,8 +44,8 @@ DEMO_TENANTS = (
         "global-sales",
         "Global Sales",
         "md5",
-        AccountSpec("sim-ak-gl03", SIMULATOR_SECRET, groups=5_000, phones=80_000),
-        "The big one: 5,000 groups.",
+        AccountSpec("sim-ak-gl03", SIMULATOR_SECRET, groups=20_000, phones=200_000),
+        "The big one: 20,000 groups.",
     ),
 )
 SUPPORT_TENANTS = ("hk-hotline", "cn-support")

@@ -1,5 +1,8 @@
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
+from django.urls import reverse
 from django.utils import timezone
 
 from groups import encryption
@@ -37,6 +40,14 @@ class Tenant(models.Model):
         "active", default=True, help_text="Inactive tenants are hidden from pages and search."
     )
     notes = models.TextField(blank=True)
+    current_snapshot = models.ForeignKey(
+        "Snapshot",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     members = models.ManyToManyField(
@@ -54,6 +65,9 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("tenant_detail", args=[self.slug])
+
     @property
     def has_access_secret(self) -> bool:
         return bool(self.access_secret_token)
@@ -69,6 +83,7 @@ class Tenant(models.Model):
         """A client that decrypts the secret only when it signs a request."""
         options.setdefault("timeout", settings.PNS_TIMEOUT)
         options.setdefault("max_workers", settings.PNS_MAX_WORKERS)
+        options.setdefault("backoff_seconds", settings.PNS_RETRY_BACKOFF)
         return PnsClient(
             self.api_url,
             self.access_key,
@@ -124,6 +139,7 @@ class AuditEvent(models.Model):
         ACCESS_GRANTED = "access_granted", "Access granted"
         ACCESS_REVOKED = "access_revoked", "Access revoked"
         KEYS_ROTATED = "keys_rotated", "Encryption keys rotated"
+        REFRESH_REQUESTED = "refresh_requested", "Refresh requested"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -150,3 +166,154 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"
+
+
+class SyncRun(models.Model):
+    """One refresh of a tenant's snapshot from NXCloud: who asked, how it went, how long."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        OK = "ok", "OK"
+        FAILED = "failed", "Failed"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
+    trigger = models.CharField(
+        max_length=150, help_text="Who or what asked: a user name, cli:NAME, first visit …"
+    )
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Bumped while the run works; a running run whose heartbeat stopped is a dead one.
+    heartbeat_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    groups = models.PositiveIntegerField(null=True, blank=True)
+    numbers = models.PositiveIntegerField(null=True, blank=True)
+    pages_done = models.PositiveIntegerField(default=0)
+    pages_total = models.PositiveIntegerField(null=True, blank=True)
+    upstream_ms = models.PositiveIntegerField(null=True, blank=True)
+    write_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.IntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["tenant", "status", "-started_at"])]
+        constraints = [
+            # The database itself refuses a second running refresh of one tenant.
+            models.UniqueConstraint(
+                fields=["tenant"],
+                condition=models.Q(status="running"),
+                name="one_running_sync_per_tenant",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class Snapshot(models.Model):
+    """The copy of a tenant's groups one successful refresh wrote. Pages read the tenant's
+    current snapshot; the previous one is kept until the next refresh, so a page that began
+    on it can finish on it."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="snapshots")
+    sync_run = models.OneToOneField(
+        SyncRun, on_delete=models.SET_NULL, null=True, blank=True, related_name="snapshot"
+    )
+    taken_at = models.DateTimeField(default=timezone.now)
+    group_count = models.PositiveIntegerField(default=0)
+    phone_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-taken_at"]
+        get_latest_by = "taken_at"
+
+    def __str__(self) -> str:
+        return f"{self.tenant} @ {self.taken_at:%Y-%m-%d %H:%M:%S}"
+
+
+class NumberGroup(models.Model):
+    """A G number group as a snapshot saw it. Text fields are unbounded: NXCloud decides
+    their length, and a refresh must not fail on a long name."""
+
+    # Rows are written and deleted in bulk by groups.services (COPY / executemany and one
+    # DELETE per table), children first: hence DO_NOTHING instead of Django's cascade.
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.DO_NOTHING, related_name="groups", db_index=False
+    )
+    position = models.PositiveIntegerField(help_text="Order in NXCloud's list.")
+    group_id = models.TextField("groupId")
+    name = models.TextField(blank=True)
+    customer_id = models.TextField("customerId", blank=True)
+    remark = models.TextField(blank=True)
+    phone_count = models.PositiveIntegerField(default=0)
+    phones_text = models.TextField(blank=True, help_text="The phones, comma-separated.")
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["snapshot", "group_id"], name="one_group_id_per_snapshot"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["snapshot", "name"]),
+            models.Index(fields=["snapshot", "phone_count"]),
+            models.Index(fields=["snapshot", "customer_id"]),
+            models.Index(fields=["snapshot", "position"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.group_id
+
+
+class PhoneNumber(models.Model):
+    """One number of one group in one snapshot, with what search and display need."""
+
+    snapshot = models.ForeignKey(
+        Snapshot, on_delete=models.DO_NOTHING, related_name="+", db_index=False
+    )
+    group = models.ForeignKey(NumberGroup, on_delete=models.DO_NOTHING, related_name="numbers")
+    position = models.PositiveIntegerField(help_text="Order within the group.")
+    digits = models.TextField(help_text="Exactly as NXCloud sent them.")
+    digits_reversed = models.TextField(help_text="The digits backwards, for 'ends with' search.")
+    e164 = models.CharField("E.164", max_length=20, blank=True)
+    region = models.CharField(max_length=3, blank=True, help_text="ISO 3166 region code.")
+
+    class Meta:
+        ordering = ["group", "position"]
+        indexes = [
+            models.Index(fields=["snapshot", "digits"]),
+            models.Index(fields=["snapshot", "digits_reversed"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.digits
+
+
+def snapshots_purge(snapshots: models.QuerySet) -> None:
+    """Delete snapshots with their groups and numbers: one DELETE per table."""
+    ids = list(snapshots.values_list("pk", flat=True))
+    if ids:
+        PhoneNumber.objects.filter(snapshot_id__in=ids).delete()
+        NumberGroup.objects.filter(snapshot_id__in=ids).delete()
+        Snapshot.objects.filter(pk__in=ids).delete()
+
+
+@receiver(pre_delete, sender=Tenant)
+def _purge_tenant_snapshots(sender, instance: Tenant, **kwargs) -> None:
+    Tenant.objects.filter(pk=instance.pk).update(current_snapshot=None)
+    snapshots_purge(Snapshot.objects.filter(tenant=instance))

@@ -4,19 +4,37 @@ The admin, the management commands and the views all come through here, so every
 validated the same way and lands in the audit log.
 """
 
-from collections.abc import Iterable
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
 from django.http import HttpRequest
+from django.utils import timezone
 
-from groups import encryption
+from groups import encryption, nxcloud
 from groups.audit import record_event
 from groups.encryption import SecretUnreadable
-from groups.models import AuditEvent, Tenant, TenantMembership
+from groups.models import (
+    AuditEvent,
+    NumberGroup,
+    PhoneNumber,
+    Snapshot,
+    SyncRun,
+    Tenant,
+    TenantMembership,
+    snapshots_purge,
+)
 from groups.nxcloud import PnsApiError, PnsError
+from groups.phones import number_facts
+
+logger = logging.getLogger(__name__)
 
 Action = AuditEvent.Action
 
@@ -190,3 +208,316 @@ def secrets_rotate(*, actor: Any = None) -> int:
             tenant.save(update_fields=["access_secret_token"])
         record_event(Action.KEYS_ROTATED, user=actor, tenants=len(tenants))
     return len(tenants)
+
+
+# --- refreshing a tenant's snapshot ---------------------------------------------------------
+
+ProgressCallback = Callable[[int, int], None]
+
+
+class RefreshFailed(Exception):
+    """Raised by `sync_tenant(..., raise_on_failure=True)`; carries the failed run."""
+
+    def __init__(self, run: SyncRun):
+        self.run = run
+        super().__init__(run.error_message)
+
+
+def sync_tenant(
+    tenant: Tenant,
+    progress: ProgressCallback | None = None,
+    *,
+    trigger: str = "",
+    user: Any = None,
+    wait_seconds: float = 600,
+) -> SyncRun:
+    """Refresh `tenant`'s snapshot from NXCloud now and return the finished run.
+
+    When a refresh of this tenant is already under way (in any process), no second read
+    starts: this waits for that one, up to `wait_seconds`, and returns it.
+    """
+    run, started = sync_claim(tenant=tenant, trigger=trigger, user=user)
+    if started:
+        return sync_execute(run, progress)
+    return sync_wait(run, timeout=wait_seconds)
+
+
+def sync_claim(*, tenant: Tenant, trigger: str = "", user: Any = None) -> tuple[SyncRun, bool]:
+    """Start a refresh run for `tenant`, or find the one already running: (run, started).
+
+    The claim is serialized per tenant by the database (a row lock on PostgreSQL, the writer
+    lock on SQLite, and a unique constraint on running runs everywhere). A running run whose
+    heartbeat stopped — its process died — is marked failed and replaced.
+    """
+    trigger = trigger or (user.get_username() if user is not None else "system")
+    asked_at = timezone.now()
+    try:
+        with transaction.atomic():
+            Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+            latest = SyncRun.objects.filter(tenant=tenant).order_by("-started_at", "-pk").first()
+            if latest is not None and latest.status == SyncRun.Status.RUNNING:
+                if not sync_run_is_stalled(latest):
+                    return latest, False
+                _fail_stalled(latest)
+            elif latest is not None and latest.finished_at and latest.finished_at >= asked_at:
+                # It finished while we waited for the lock: that read answers this request.
+                return latest, False
+            run = SyncRun.objects.create(tenant=tenant, trigger=trigger[:150], triggered_by=user)
+    except IntegrityError:
+        # Another process claimed it between our check and our insert.
+        running = SyncRun.objects.get(tenant=tenant, status=SyncRun.Status.RUNNING)
+        return running, False
+    return run, True
+
+
+def sync_run_is_stalled(run: SyncRun) -> bool:
+    """A running run whose heartbeat stopped: its process died or hangs."""
+    limit = timedelta(seconds=settings.PNS_SYNC_HEARTBEAT_TIMEOUT)
+    return run.status == SyncRun.Status.RUNNING and run.heartbeat_at < timezone.now() - limit
+
+
+def _fail_stalled(run: SyncRun) -> None:
+    run.status = SyncRun.Status.FAILED
+    run.finished_at = run.heartbeat_at
+    run.error_message = (
+        "This refresh stopped answering (its process was stopped or restarted) and was "
+        "abandoned. The previous snapshot was kept."
+    )
+    run.save(update_fields=["status", "finished_at", "error_message"])
+    logger.warning("sync %s: run %s stalled; marked failed", run.tenant.slug, run.pk)
+
+
+def sync_wait(run: SyncRun, *, timeout: float = 600, poll_seconds: float = 0.5) -> SyncRun:
+    """Wait for a run (of another thread or process) to finish; returns it as it is then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        run.refresh_from_db()
+        if run.status != SyncRun.Status.RUNNING or sync_run_is_stalled(run):
+            return run
+        if time.monotonic() >= deadline:
+            return run
+        time.sleep(poll_seconds)
+
+
+def sync_execute(run: SyncRun, progress: ProgressCallback | None = None) -> SyncRun:
+    """Do a claimed run: read every group from NXCloud, then replace the snapshot.
+
+    The new snapshot and the run's success are committed together; on any failure the
+    previous snapshot stays current and the run records the explained error.
+    """
+    tenant = run.tenant
+    heartbeat = _Heartbeat(run, progress)
+    started = time.monotonic()
+    try:
+        with tenant.pns_client() as client:
+            groups = client.list_groups(progress=heartbeat)
+    except (PnsError, SecretUnreadable) as error:
+        return _finish_failed(run, error, upstream_started=started)
+    upstream_ms = _ms_since(started)
+
+    heartbeat.beat(force=True)
+    write_started = time.monotonic()
+    try:
+        with transaction.atomic():
+            snapshot = _write_snapshot(tenant, run, groups)
+            Tenant.objects.filter(pk=tenant.pk).update(current_snapshot=snapshot)
+            run.status = SyncRun.Status.OK
+            run.finished_at = timezone.now()
+            run.groups = snapshot.group_count
+            run.numbers = snapshot.phone_count
+            run.upstream_ms = upstream_ms
+            run.write_ms = _ms_since(write_started)
+            run.save()
+    except DatabaseError as error:
+        logger.exception("sync %s: writing the snapshot failed", tenant.slug)
+        run.upstream_ms = upstream_ms
+        return _finish_failed(run, error, upstream_started=None)
+    tenant.current_snapshot = snapshot
+
+    # Keep the current snapshot and the one before it (a page may still be reading that).
+    snapshots_purge(tenant.snapshots.order_by("-taken_at", "-pk")[2:])
+    logger.info(
+        "sync %s: %d groups, %d numbers, %d pages, upstream %d ms, write %d ms",
+        tenant.slug,
+        run.groups,
+        run.numbers,
+        run.pages_done,
+        run.upstream_ms,
+        run.write_ms,
+    )
+    return run
+
+
+def _finish_failed(run: SyncRun, error: Exception, *, upstream_started: float | None) -> SyncRun:
+    run.status = SyncRun.Status.FAILED
+    run.finished_at = timezone.now()
+    if upstream_started is not None:
+        run.upstream_ms = _ms_since(upstream_started)
+    if isinstance(error, PnsApiError):
+        run.error_code = error.code
+    if isinstance(error, PnsError):
+        run.request_id = error.request_id or ""
+        run.error_message = str(error)
+    elif isinstance(error, DatabaseError):
+        run.error_message = (
+            f"Saving the new snapshot failed ({type(error).__name__}); the previous snapshot "
+            "was kept. Try again; if it keeps failing, tell an administrator."
+        )
+    else:
+        run.error_message = str(error)
+    run.save()
+    logger.warning("sync %s failed: %s", run.tenant.slug, run.error_message)
+    return run
+
+
+class _Heartbeat:
+    """The progress callback: records pages read and proves the run is alive."""
+
+    def __init__(self, run: SyncRun, progress: ProgressCallback | None):
+        self.run = run
+        self.progress = progress
+        self.last_beat = 0.0
+
+    def __call__(self, pages_done: int, pages_total: int) -> None:
+        self.run.pages_done, self.run.pages_total = pages_done, pages_total
+        self.beat(force=pages_done in (1, pages_total))
+        if self.progress is not None:
+            self.progress(pages_done, pages_total)
+
+    def beat(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_beat < 0.5:
+            return
+        self.last_beat = now
+        try:
+            SyncRun.objects.filter(pk=self.run.pk).update(
+                pages_done=self.run.pages_done,
+                pages_total=self.run.pages_total,
+                heartbeat_at=timezone.now(),
+            )
+        except OperationalError:
+            # SQLite busy with another tenant's write: the next beat will do.
+            logger.debug("sync %s: heartbeat skipped (database busy)", self.run.tenant.slug)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGroup]) -> Snapshot:
+    """Insert a new snapshot's groups and numbers in bulk (COPY on PostgreSQL, executemany
+    on SQLite); the caller's transaction makes it current."""
+    snapshot = Snapshot.objects.create(
+        tenant=tenant,
+        sync_run=run,
+        group_count=len(groups),
+        phone_count=sum(len(group.phones) for group in groups),
+    )
+    bulk_insert(
+        NumberGroup,
+        [
+            "snapshot",
+            "position",
+            "group_id",
+            "name",
+            "customer_id",
+            "remark",
+            "phone_count",
+            "phones_text",
+        ],
+        (
+            (
+                snapshot.pk,
+                position,
+                group.group_id,
+                group.name,
+                group.customer_id,
+                group.remark,
+                len(group.phones),
+                nxcloud.join_phones(group.phones),
+            )
+            for position, group in enumerate(groups)
+        ),
+    )
+    group_pks = dict(NumberGroup.objects.filter(snapshot=snapshot).values_list("position", "pk"))
+    snapshot_pk = snapshot.pk
+
+    def number_rows():
+        for position, group in enumerate(groups):
+            group_pk = group_pks[position]
+            for index, digits in enumerate(group.phones):
+                e164, region = number_facts(digits)
+                yield (snapshot_pk, group_pk, index, digits, digits[::-1], e164, region)
+
+    bulk_insert(
+        PhoneNumber,
+        ["snapshot", "group", "position", "digits", "digits_reversed", "e164", "region"],
+        number_rows(),
+    )
+    return snapshot
+
+
+BULK_BATCH_ROWS = 20_000
+
+
+def bulk_insert(model: type, fields: list[str], rows: Iterable[tuple]) -> None:
+    """Insert many rows fast, without model instances: PostgreSQL's COPY, else batched
+    executemany. Runs on the default connection, inside the caller's transaction."""
+    meta = model._meta
+    table = connection.ops.quote_name(meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(meta.get_field(f).column) for f in fields)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        placeholders = ", ".join(["%s"] * len(fields))
+        # Table and column names come from the model, quoted; values are parameters.
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        batch = []
+        for row in rows:
+            batch.append(row)
+            if len(batch) == BULK_BATCH_ROWS:
+                cursor.executemany(sql, batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+
+
+def refresh_start(
+    *, tenant: Tenant, user: Any = None, trigger: str = "", request: HttpRequest | None = None
+) -> tuple[SyncRun, bool]:
+    """Start a refresh from a page: claimed now, done in a background thread so the page
+    can show its progress (or inline when PNS_REFRESH_IN_BACKGROUND is off)."""
+    run, started = sync_claim(tenant=tenant, trigger=trigger, user=user)
+    if not started:
+        return run, False
+    record_event(
+        Action.REFRESH_REQUESTED, request=request, user=user, tenant=tenant, trigger=run.trigger
+    )
+    if settings.PNS_REFRESH_IN_BACKGROUND:
+        threading.Thread(
+            target=_execute_in_background,
+            args=(run.pk,),
+            name=f"refresh-{tenant.slug}",
+            daemon=True,
+        ).start()
+    else:
+        run = sync_execute(run)
+    return run, True
+
+
+def _execute_in_background(run_pk: int) -> None:
+    try:
+        sync_execute(SyncRun.objects.select_related("tenant").get(pk=run_pk))
+    except Exception as error:
+        logger.exception("sync run %s: unexpected failure", run_pk)
+        SyncRun.objects.filter(pk=run_pk, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error_message=f"The refresh failed unexpectedly ({type(error).__name__}); the "
+            "previous snapshot was kept. The error is in the server log.",
+        )
+    finally:
+        connection.close()

@@ -3,28 +3,117 @@ import logging
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import InvalidPage, Paginator
 from django.db import DatabaseError, connection
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from groups.access import tenant_view, visible_tenants
+from groups import selectors, services
+from groups.access import tenant_view
 from groups.audit import record_event
+from groups.forms import GroupListForm
 from groups.models import AuditEvent, Tenant
 
 logger = logging.getLogger(__name__)
 
+SYNC_HISTORY_PAGE_SIZE = 50
+
+
+def page_or_404(items, per_page: int, number: str | None):
+    """The requested page; a page number that is not a page is a 404."""
+    try:
+        return Paginator(items, per_page).page(number or 1)
+    except InvalidPage:
+        raise Http404("No such page.") from None
+
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "groups/home.html", {"tenants": visible_tenants(request.user)})
+    return render(request, "groups/home.html", {"rows": selectors.tenant_overview(request.user)})
 
 
 @tenant_view
 def tenant_detail(request: HttpRequest, tenant: Tenant) -> HttpResponse:
-    return render(request, "groups/tenant_detail.html", {"tenant": tenant})
+    """The tenant's groups. The first visit to a tenant never refreshed starts a refresh."""
+    freshness = selectors.tenant_freshness(tenant)
+    if freshness.snapshot is None and freshness.latest_run is None:
+        services.refresh_start(
+            tenant=tenant,
+            user=request.user,
+            trigger=f"first visit by {request.user.get_username()}",
+            request=request,
+        )
+        freshness = selectors.tenant_freshness(tenant)
+
+    form = GroupListForm(request.GET)
+    text, sort, per_page = form.values()
+    page = None
+    if freshness.snapshot is not None:
+        groups = selectors.groups_matching(snapshot=freshness.snapshot, text=text, sort=sort)
+        page = page_or_404(groups, per_page, request.GET.get("page"))
+    return render(
+        request,
+        "groups/tenant_detail.html",
+        {
+            "tenant": tenant,
+            "freshness": freshness,
+            "form": form,
+            "page": page,
+            "filter_text": text,
+            "sort": sort,
+            "per_page": per_page,
+        },
+    )
+
+
+@tenant_view
+@require_POST
+def tenant_refresh(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    run, started = services.refresh_start(tenant=tenant, user=request.user, request=request)
+    if not started:
+        messages.info(request, "A refresh of this tenant is already under way.")
+    elif run.status == run.Status.FAILED:
+        messages.error(request, f"The refresh failed: {run.error_message}")
+    elif run.status == run.Status.OK:
+        messages.success(request, f"Refreshed: {run.groups:,} groups, {run.numbers:,} numbers.")
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = ""
+    return redirect(back or tenant.get_absolute_url())
+
+
+@tenant_view
+def group_detail(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpResponse:
+    freshness = selectors.tenant_freshness(tenant)
+    group = selectors.group_in_snapshot(snapshot=freshness.snapshot, group_id=group_id)
+    numbers = selectors.numbers_of_group(group)
+    return render(
+        request,
+        "groups/group_detail.html",
+        {
+            "tenant": tenant,
+            "freshness": freshness,
+            "group": group,
+            "numbers": numbers,
+            "regions": selectors.region_counts(group),
+        },
+    )
+
+
+@tenant_view
+def sync_history(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    page = page_or_404(
+        selectors.sync_history(tenant), SYNC_HISTORY_PAGE_SIZE, request.GET.get("page")
+    )
+    return render(
+        request,
+        "groups/sync_history.html",
+        {"tenant": tenant, "freshness": selectors.tenant_freshness(tenant), "page": page},
+    )
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

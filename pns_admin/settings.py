@@ -207,6 +207,14 @@ PNS_TIMEOUT = (
     env.float("PNS_READ_TIMEOUT", default=30.0),
 )
 PNS_MAX_WORKERS = env.int("PNS_MAX_WORKERS", default=4)
+# First retry after up to this many seconds (exponential backoff with jitter after that).
+PNS_RETRY_BACKOFF = env.float("PNS_RETRY_BACKOFF", default=0.5)
+# A running refresh that has not reported progress for this long is taken for dead.
+PNS_SYNC_HEARTBEAT_TIMEOUT = env.int("PNS_SYNC_HEARTBEAT_TIMEOUT", default=180)
+# Pages warn when a tenant's snapshot is older than this many minutes.
+PNS_STALE_AFTER = timedelta(minutes=env.int("PNS_STALE_AFTER", default=15))
+# Refreshes started from a page run in a background thread, so the page can show progress.
+PNS_REFRESH_IN_BACKGROUND = env.bool("PNS_REFRESH_IN_BACKGROUND", default=True)
 # Fernet keys for access secrets at rest, newest first (`manage.py pns_rotate_keys`).
 PNS_ENCRYPTION_KEYS = env.list("PNS_ENCRYPTION_KEYS", default=[])
 # `make demo` prints a fresh random password unless this is set.

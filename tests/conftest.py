@@ -13,6 +13,7 @@ from groups.simulator import PnsSimulator, SimGroup, generate_groups
 ACCESS_KEY = "test-ak-7a3f"
 ACCESS_SECRET = "test-secret-Zq81vP0c"
 PASSWORD = "correct-horse-battery-9"
+UNREACHABLE_API_URL = "http://127.0.0.1:9/api/pns/"
 
 # Every access secret a test hands to the application; none may ever show up in a response
 # body or a log record (see `secrets_never_leak`).
@@ -75,9 +76,13 @@ def secrets_never_leak(monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
+def test_settings(settings):
     # Tests create many users; production keeps Django's slow, strong default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Refreshes run inline, inside the test's transaction; tests of the background thread
+    # turn this back on with a transactional database.
+    settings.PNS_REFRESH_IN_BACKGROUND = False
+    settings.PNS_RETRY_BACKOFF = 0.01
 
 
 # --- the simulator --------------------------------------------------------------------------
@@ -153,6 +158,8 @@ def create_tenant(slug, *, secret=None, **fields):
     KNOWN_SECRETS.add(secret)
     fields.setdefault("name", slug.replace("-", " ").title())
     fields.setdefault("access_key", f"ak-{slug}")
+    # Nothing listens there: a refresh fails at once, and never leaves this machine.
+    fields.setdefault("api_url", UNREACHABLE_API_URL)
     tenant = Tenant(slug=slug, **fields)
     tenant.set_access_secret(secret)
     tenant.save()

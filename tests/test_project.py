@@ -201,14 +201,17 @@ def test_the_demo_setup_creates_tenants_and_two_users_who_can_log_in(client, db)
     assert passwords["admin"] == "demo-pass-123"
 
     log_in(client, "admin", passwords["admin"])
-    assert [t.slug for t in client.get("/").context["tenants"]] == [
+    assert [row.tenant.slug for row in client.get("/").context["rows"]] == [
         "global-sales",
         "hk-hotline",
         "cn-support",
     ]
     client.post("/accounts/logout/")
     log_in(client, "support", passwords["support"])
-    assert [t.slug for t in client.get("/").context["tenants"]] == ["hk-hotline", "cn-support"]
+    assert [row.tenant.slug for row in client.get("/").context["rows"]] == [
+        "hk-hotline",
+        "cn-support",
+    ]
     assert get_user_model().objects.get(username="admin").is_superuser
     assert not get_user_model().objects.get(username="support").is_staff
 

@@ -16,7 +16,14 @@ from django.urls import reverse
 from groups.encryption import SecretUnreadable
 from groups.models import AuditEvent, Tenant, TenantMembership
 from groups.roles import TENANT_ADMINS
-from tests.conftest import ACCESS_KEY, ACCESS_SECRET, KNOWN_SECRETS, create_tenant, create_user
+from tests.conftest import (
+    ACCESS_KEY,
+    ACCESS_SECRET,
+    KNOWN_SECRETS,
+    UNREACHABLE_API_URL,
+    create_tenant,
+    create_user,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 Action = AuditEvent.Action
@@ -121,7 +128,7 @@ def tenant_form(**overrides):
     data = {
         "name": "Hong Kong",
         "slug": "hk",
-        "api_url": "https://number.nxcloud.com/api/pns/",
+        "api_url": UNREACHABLE_API_URL,
         "access_key": "ak-hk",
         "access_secret": NEW_SECRET,
         "algorithm": "md5",
