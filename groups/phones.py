@@ -39,9 +39,43 @@ def number_facts(digits: str) -> NumberFacts:
     """E.164 form and region of digits that start with a country calling code."""
     if not (7 <= len(digits) <= 15 and digits.isdigit()) or digits[0] == "0":
         return NOT_A_NUMBER
+    # The region follows from the calling code and the first few digits after it, so it is
+    # looked up once per seven-digit prefix; a refresh then costs a dict lookup a number.
+    prefix = digits[:7]
+    region = _region_by_prefix.get(prefix)
+    if region is None:
+        region = _region_of(digits)
+        if region is None:
+            return NOT_A_NUMBER
+        if len(_region_by_prefix) < PREFIX_CACHE_SIZE:
+            _region_by_prefix[prefix] = region
+    return ("+" + digits, region)
+
+
+PREFIX_CACHE_SIZE = 500_000
+_region_by_prefix: dict[str, str] = {}
+
+
+def regions_of(all_digits: list[str]) -> list[str | None]:
+    """`number_facts(d)[1]` for many numbers at once (None where d is not a number): the
+    refresh's hot loop, with the per-call overhead taken out."""
+    cached = _region_by_prefix.get
+    regions: list[str | None] = []
+    append = regions.append
+    for digits in all_digits:
+        region = cached(digits[:7])
+        if region is None or not (7 <= len(digits) <= 15 and digits.isdigit()):
+            e164, region = number_facts(digits)
+            append(region if e164 else None)
+        else:
+            append(region)
+    return regions
+
+
+def _region_of(digits: str) -> str | None:
     code = calling_code_of(digits)
     if code is None:
-        return NOT_A_NUMBER
+        return None
     regions = COUNTRY_CODE_TO_REGION_CODE[code]
     if len(regions) == 1:
         region = regions[0]
@@ -49,7 +83,7 @@ def number_facts(digits: str) -> NumberFacts:
         start = len(str(code))
         prefix = digits[start : start + SHARED_CODE_PREFIX_DIGITS]
         region = _shared_code_region(code, prefix, digits)
-    return ("+" + digits, "" if region == "001" else region)
+    return "" if region == "001" else region
 
 
 # (calling code, first national digits) → region, learnt from real numbers as they come.

@@ -1,16 +1,17 @@
 """Reads: what the pages show. Every tenant here was found through `groups.access` first."""
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from groups.access import visible_tenants
 from groups.models import NumberGroup, PhoneNumber, Snapshot, SyncRun, Tenant
-from groups.phones import format_for_people, region_name
+from groups.phones import format_for_people, number_facts, region_name
 from groups.services import sync_run_is_stalled
 
 # The group list's sort keys: what a URL may say → the ordering it means.
@@ -143,16 +144,18 @@ class NumberRow:
 
 
 def numbers_of_group(group: NumberGroup) -> list[NumberRow]:
-    return [
-        NumberRow(n.digits, format_for_people(n.digits), n.region, n.e164)
-        for n in group.numbers.order_by("position").only("digits", "region", "e164")
-    ]
+    rows = []
+    for digits in group.phones:
+        e164, region = number_facts(digits)
+        rows.append(NumberRow(digits, format_for_people(digits), region, e164))
+    return rows
 
 
-def region_counts(group: NumberGroup) -> list[tuple[str, int]]:
+def region_counts(numbers: list[NumberRow]) -> list[tuple[str, int]]:
     """(region for people, count), most numbers first."""
-    counts = group.numbers.values("region").annotate(count=Count("pk")).order_by("-count", "region")
-    return [(region_name(row["region"]), row["count"]) for row in counts]
+    counts = Counter(number.region for number in numbers)
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return [(region_name(region), count) for region, count in ordered]
 
 
 def sync_history(tenant: Tenant) -> QuerySet:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from operator import itemgetter
 from typing import Any
 
 from django.conf import settings
@@ -32,7 +33,7 @@ from groups.models import (
     snapshots_purge,
 )
 from groups.nxcloud import PnsApiError, PnsError
-from groups.phones import number_facts
+from groups.phones import regions_of
 
 logger = logging.getLogger(__name__)
 
@@ -445,14 +446,18 @@ def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGro
     def number_rows():
         for position, group in enumerate(groups):
             group_pk = group_pks[position]
-            for index, digits in enumerate(group.phones):
-                e164, region = number_facts(digits)
-                yield (snapshot_pk, group_pk, index, digits, digits[::-1], e164, region)
+            phones = group.phones
+            for digits, region in zip(phones, regions_of(phones), strict=True):
+                if region is None:
+                    yield (snapshot_pk, group_pk, digits, digits[::-1], "", "")
+                else:
+                    yield (snapshot_pk, group_pk, digits, digits[::-1], "+" + digits, region)
 
+    # In the search index's order: appending to a B-tree is far cheaper than random inserts.
     bulk_insert(
         PhoneNumber,
-        ["snapshot", "group", "position", "digits", "digits_reversed", "e164", "region"],
-        number_rows(),
+        ["snapshot", "group", "digits", "digits_reversed", "e164", "region"],
+        sorted(number_rows(), key=itemgetter(3)),
     )
     return snapshot
 

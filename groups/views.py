@@ -99,7 +99,7 @@ def group_detail(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRes
             "freshness": freshness,
             "group": group,
             "numbers": numbers,
-            "regions": selectors.region_counts(group),
+            "regions": selectors.region_counts(numbers),
         },
     )
 
