@@ -414,6 +414,7 @@ def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGro
         group_count=len(groups),
         phone_count=sum(len(group.phones) for group in groups),
     )
+    text = _storable_text
     bulk_insert(
         NumberGroup,
         [
@@ -430,12 +431,12 @@ def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGro
             (
                 snapshot.pk,
                 position,
-                group.group_id,
-                group.name,
-                group.customer_id,
-                group.remark,
+                text(group.group_id),
+                text(group.name),
+                text(group.customer_id),
+                text(group.remark),
                 len(group.phones),
-                nxcloud.join_phones(group.phones),
+                text(nxcloud.join_phones(group.phones)),
             )
             for position, group in enumerate(groups)
         ),
@@ -449,6 +450,7 @@ def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGro
             phones = group.phones
             for digits, region in zip(phones, regions_of(phones), strict=True):
                 if region is None:
+                    digits = _storable_text(digits)
                     yield (snapshot_pk, group_pk, digits, digits[::-1], "", "")
                 else:
                     yield (snapshot_pk, group_pk, digits, digits[::-1], "+" + digits, region)
@@ -460,6 +462,11 @@ def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGro
         sorted(number_rows(), key=itemgetter(3)),
     )
     return snapshot
+
+
+def _storable_text(value: str) -> str:
+    # PostgreSQL refuses NUL in text; NXCloud has no business sending one.
+    return value.replace("\x00", "") if "\x00" in value else value
 
 
 BULK_BATCH_ROWS = 20_000

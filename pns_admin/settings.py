@@ -6,6 +6,7 @@ local-memory cache); production sets `DEBUG=0` and must then provide `SECRET_KEY
 """
 
 import os
+import tempfile
 import warnings
 from datetime import timedelta
 from pathlib import Path
@@ -100,6 +101,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             ),
         }
     )
+    if TESTING:
+        # A file, not memory: tests of concurrent refreshes use several connections.
+        DATABASES["default"]["TEST"] = {
+            "NAME": str(Path(tempfile.gettempdir()) / f"pns-admin-test-{os.getpid()}.sqlite3")
+        }
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
