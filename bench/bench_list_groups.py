@@ -8,16 +8,17 @@ several times with 1 and with N concurrent page readers, and prints medians and 
 
 import argparse
 import os
-import re
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+
+from simulator_process import ACCESS_KEY, SECRET, start_simulator  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pns_admin.settings")
 os.environ.setdefault("DEBUG", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -29,41 +30,11 @@ django.setup()
 from groups.nxcloud import PnsClient  # noqa: E402
 
 
-def start_simulator(groups: int, phones: int, latency_ms: int) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(  # noqa: S603 - our own manage.py
-        [
-            sys.executable,
-            "manage.py",
-            "pns_simulator",
-            "--port",
-            "0",
-            "--count",
-            "1",
-            "--groups",
-            str(groups),
-            "--phones",
-            str(phones),
-            "--secret",
-            "bench-secret",
-            "--latency-ms",
-            str(latency_ms),
-        ],
-        cwd=PROJECT_DIR,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    match = re.search(r"http://\S+/api/pns/", process.stdout.readline())
-    if not match:
-        process.kill()
-        sys.exit("The simulator did not start.")
-    return process, match.group(0)
-
-
 def timed_reads(url: str, workers: int, runs: int) -> tuple[list[float], int, int]:
     seconds = []
     groups = numbers = 0
     for _ in range(runs):
-        with PnsClient(url, "sim-ak-1", "bench-secret", max_workers=workers) as client:
+        with PnsClient(url, ACCESS_KEY, SECRET, max_workers=workers) as client:
             started = time.perf_counter()
             result = client.list_groups()
             seconds.append(time.perf_counter() - started)
@@ -81,7 +52,9 @@ def main() -> None:
     args = parser.parse_args()
 
     started = time.perf_counter()
-    process, url = start_simulator(args.groups, args.phones, args.latency_ms)
+    process, url = start_simulator(
+        groups=args.groups, phones=args.phones, latency_ms=args.latency_ms
+    )
     print(f"simulator ready in {time.perf_counter() - started:.1f} s: {url}")
     try:
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

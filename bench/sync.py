@@ -13,10 +13,8 @@ Targets (issue 4): upstream ≤ 2 s, write ≥ 100,000 numbers/s, whole refresh 
 
 import argparse
 import os
-import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,6 +22,8 @@ from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+
+from simulator_process import ACCESS_KEY, SECRET, start_simulator  # noqa: E402
 
 
 def parse_args():
@@ -60,11 +60,13 @@ def main() -> None:
         call_command("flush", interactive=False, verbosity=0) if _has_tables(connection) else None
     call_command("migrate", verbosity=0)
 
-    simulator, url = start_simulator(args)
+    simulator, url = start_simulator(
+        groups=args.groups, phones=args.phones, latency_ms=args.latency_ms
+    )
     try:
         Tenant.objects.filter(slug="bench").delete()
-        tenant = Tenant(slug="bench", name="Bench", api_url=url, access_key="sim-ak-1")
-        tenant.set_access_secret("bench-secret")
+        tenant = Tenant(slug="bench", name="Bench", api_url=url, access_key=ACCESS_KEY)
+        tenant.set_access_secret(SECRET)
         tenant.save()
         runs = []
         for n in range(1, args.runs + 1):
@@ -100,37 +102,6 @@ def main() -> None:
 
 def _has_tables(connection) -> bool:
     return "groups_tenant" in connection.introspection.table_names()
-
-
-def start_simulator(args) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(  # noqa: S603 - our own manage.py
-        [
-            sys.executable,
-            "manage.py",
-            "pns_simulator",
-            "--port",
-            "0",
-            "--count",
-            "1",
-            "--groups",
-            str(args.groups),
-            "--phones",
-            str(args.phones),
-            "--secret",
-            "bench-secret",
-            "--latency-ms",
-            str(args.latency_ms),
-        ],
-        cwd=PROJECT_DIR,
-        env={**os.environ, "DEBUG": "1", "DATABASE_URL": "sqlite:///:memory:"},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    match = re.search(r"http://\S+/api/pns/", process.stdout.readline())
-    if not match:
-        process.kill()
-        sys.exit("The simulator did not start.")
-    return process, match.group(0)
 
 
 if __name__ == "__main__":
