@@ -32,7 +32,16 @@ class TenantAdminForm(forms.ModelForm):
 
     class Meta:
         model = Tenant
-        fields = ["name", "slug", "api_url", "access_key", "algorithm", "is_active", "notes"]
+        fields = [
+            "name",
+            "slug",
+            "default_region",
+            "api_url",
+            "access_key",
+            "algorithm",
+            "is_active",
+            "notes",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -116,7 +125,7 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["secret_changed_at", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "is_active", "notes"]}),
+        (None, {"fields": ["name", "slug", "default_region", "is_active", "notes"]}),
         (
             "NXCloud account",
             {

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from groups import encryption
 from groups.nxcloud import DEFAULT_API_URL, PnsClient
+from groups.phones import SUPPORTED_REGIONS
 
 
 class Tenant(models.Model):
@@ -35,6 +36,12 @@ class Tenant(models.Model):
     secret_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     algorithm = models.CharField(
         "signing algorithm", max_length=10, choices=Algorithm.choices, default=Algorithm.MD5
+    )
+    default_region = models.CharField(
+        max_length=2,
+        blank=True,
+        choices=[(region, region) for region in SUPPORTED_REGIONS],
+        help_text="Where national numbers typed without a country code belong, e.g. HK.",
     )
     is_active = models.BooleanField(
         "active", default=True, help_text="Inactive tenants are hidden from pages and search."
@@ -140,6 +147,7 @@ class AuditEvent(models.Model):
         ACCESS_REVOKED = "access_revoked", "Access revoked"
         KEYS_ROTATED = "keys_rotated", "Encryption keys rotated"
         REFRESH_REQUESTED = "refresh_requested", "Refresh requested"
+        SEARCH = "search", "Searched numbers"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

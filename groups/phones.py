@@ -7,6 +7,9 @@ the parser is asked only where a calling code is shared by several regions (+1, 
 once per distinct leading-digits prefix.
 """
 
+import re
+from dataclasses import dataclass
+
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
 
@@ -121,3 +124,122 @@ def region_name(region: str) -> str:
         return "Unknown"
     code = phonenumbers.country_code_for_region(region)
     return f"{region} (+{code})" if code else region
+
+
+# --- reading what a person typed ------------------------------------------------------------
+
+MAX_ENTRIES = 1_000
+MIN_SUFFIX_DIGITS = 4
+MIN_CONTAINS_DIGITS = 3
+MAX_DIGITS = 17  # 15 for E.164, and room for a 00 prefix
+
+_ENTRY_SEPARATORS = re.compile(r"[\r\n,;\t]+")
+# What a phone number may be written with: digits, spaces, + - ( ) . / and no-break spaces.
+_NUMBER_CHARACTERS = re.compile(r"[\d\s+\-().\/\u00a0\u2010-\u2015]+")
+_NON_DIGITS = re.compile(r"\D+")
+
+
+def split_entries(text: str) -> list[str]:
+    """A pasted list as its entries: newlines, commas, semicolons and tabs separate them;
+    spaces inside an entry (`852 3575 3351`) are part of it."""
+    return [entry.strip() for entry in _ENTRY_SEPARATORS.split(text) if entry.strip()]
+
+
+@dataclass(frozen=True)
+class NumberQuery:
+    """One entry of a search, understood the way a person means it."""
+
+    text: str  # as typed
+    digits: str = ""  # every digit typed, without an international 00 or +
+    international: bool = False  # typed with + or 00: the country code is in `digits`
+    problem: str = ""  # why it is not understood; "" when it is
+
+    @property
+    def understood(self) -> bool:
+        return not self.problem
+
+    @property
+    def suffix(self) -> str:
+        """What "ends with" looks for: national trunk zeros dropped (`07911…` → `7911…`)."""
+        return "" if self.international else self.digits.lstrip("0")
+
+    def full_numbers(self, region: str = "") -> list[str]:
+        """Digits of the full international numbers this entry can mean: as typed (with its
+        country code), and read as a national number of `region` when one is given."""
+        numbers = []
+        if self.international or _could_be_international(self.digits):
+            numbers.append(self.digits)
+        if region and not self.international:
+            national = national_to_international(self.text, region)
+            if national and national not in numbers:
+                numbers.append(national)
+        return numbers
+
+    @property
+    def read_as(self) -> str:
+        """How the entry was read, for people."""
+        if self.problem:
+            return self.text
+        if self.international:
+            return format_for_people(self.digits)
+        return self.digits
+
+
+def read_number(text: str, *, anywhere: bool = False) -> NumberQuery:
+    """`+852 3575 3351`, `+852-3575-3351`, `00852 35753351`, `(852) 3575 3351`,
+    `85235753351`, `3575 3351` and `3351` all become something we can look up."""
+    text = " ".join(text.split())
+    if not _NUMBER_CHARACTERS.fullmatch(text):
+        return NumberQuery(text, problem="has letters or other characters a number does not")
+    if "+" in text[1:]:
+        return NumberQuery(text, problem="has a + that is not at the start")
+    digits = _NON_DIGITS.sub("", text)
+    international = text.startswith("+")
+    if not international and digits.startswith("00") and len(digits) > 4:
+        digits, international = digits[2:], True
+    if len(digits) > MAX_DIGITS:
+        return NumberQuery(text, digits, problem="has more digits than any phone number")
+    if international and len(digits) < 7:
+        return NumberQuery(text, digits, problem="is too short for a number with country code")
+    shortest = MIN_CONTAINS_DIGITS if anywhere else MIN_SUFFIX_DIGITS
+    if len(digits.lstrip("0")) < shortest:
+        hint = "" if anywhere else " (3 with “match anywhere”)"
+        return NumberQuery(text, digits, problem=f"has fewer than {MIN_SUFFIX_DIGITS} digits{hint}")
+    return NumberQuery(text, digits, international)
+
+
+def national_to_international(text: str, region: str) -> str | None:
+    """A national number of `region` as international digits (`3575 3351`, HK →
+    `85235753351`), or None when it cannot be one."""
+    try:
+        number = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return f"{number.country_code}{number.national_number}"
+
+
+def _could_be_international(digits: str) -> bool:
+    """Digits typed without + that may still start with a country code (`85235753351`)."""
+    if len(digits) < 8 or digits.startswith("0"):
+        return False
+    try:
+        return phonenumbers.is_possible_number(phonenumbers.parse("+" + digits))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def format_in_region(digits: str, region: str) -> str:
+    """How people of `region` write a number: nationally when it is theirs, else
+    internationally (`+852 3575 3351`)."""
+    try:
+        number = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return digits
+    if region and phonenumbers.region_code_for_number(number) == region:
+        return phonenumbers.format_number(number, PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(number, PhoneNumberFormat.INTERNATIONAL)
+
+
+SUPPORTED_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)

@@ -1,17 +1,26 @@
 """Reads: what the pages show. Every tenant here was found through `groups.access` first."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from groups.access import visible_tenants
 from groups.models import NumberGroup, PhoneNumber, Snapshot, SyncRun, Tenant
-from groups.phones import format_for_people, number_facts, region_name
+from groups.phones import (
+    MIN_SUFFIX_DIGITS,
+    NumberQuery,
+    format_for_people,
+    format_in_region,
+    number_facts,
+    read_number,
+    region_name,
+    split_entries,
+)
 from groups.services import sync_run_is_stalled
 
 # The group list's sort keys: what a URL may say → the ordering it means.
@@ -106,9 +115,11 @@ def tenant_overview(user) -> list[OverviewRow]:
     return with_problems + healthy
 
 
-def groups_matching(*, snapshot: Snapshot, text: str = "", sort: str = "") -> QuerySet:
-    """A snapshot's groups whose name, groupId, customerId or remark contains `text`, or one
-    of whose numbers contains its digits (three or more)."""
+def groups_matching(
+    *, snapshot: Snapshot, text: str = "", sort: str = "", region: str = ""
+) -> QuerySet:
+    """A snapshot's groups whose name, groupId, customerId or remark contains `text`, or
+    that hold a number `text` means (read as the search page reads it, in `region`)."""
     groups = NumberGroup.objects.filter(snapshot=snapshot)
     text = text.strip()
     if text:
@@ -118,9 +129,13 @@ def groups_matching(*, snapshot: Snapshot, text: str = "", sort: str = "") -> Qu
             | Q(customer_id__icontains=text)
             | Q(remark__icontains=text)
         )
-        digits = "".join(ch for ch in text if ch.isdigit())
-        if len(digits) >= 3:
-            holding = PhoneNumber.objects.filter(snapshot=snapshot, digits__contains=digits)
+        number = read_number(text)
+        if number.understood:
+            # The same reading of numbers as the search page: full numbers, or an ending.
+            wanted = Q(digits_reversed__in=[d[::-1] for d in number.full_numbers(region)])
+            if len(number.suffix) >= MIN_SUFFIX_DIGITS:
+                wanted |= ends_with(number.suffix)
+            holding = PhoneNumber.objects.filter(wanted, snapshot=snapshot)
             condition |= Q(pk__in=holding.values("group_id"))
         groups = groups.filter(condition)
     return groups.order_by(*GROUP_SORTS.get(sort, GROUP_SORTS[DEFAULT_GROUP_SORT]))
@@ -160,3 +175,197 @@ def region_counts(numbers: list[NumberRow]) -> list[tuple[str, int]]:
 
 def sync_history(tenant: Tenant) -> QuerySet:
     return tenant.sync_runs.select_related("triggered_by").order_by("-started_at", "-pk")
+
+
+# --- number search --------------------------------------------------------------------------
+
+MATCHES_SHOWN = 200
+# Parameters per IN (…) query: well under SQLite's limit of 32,766 variables.
+LOOKUP_CHUNK = 500
+
+
+def ends_with(suffix: str) -> Q:
+    """Numbers ending with `suffix`: a range scan of the reversed-digits index. (Django's
+    __startswith would be LIKE … ESCAPE, which SQLite cannot answer from the index.)"""
+    low = suffix[::-1]
+    return Q(digits_reversed__gte=low, digits_reversed__lt=low[:-1] + chr(ord(low[-1]) + 1))
+
+
+class MatchKind:
+    EXACT = "exact"
+    ENDS_WITH = "ends_with"
+    CONTAINS = "contains"
+    LABELS = {EXACT: "exact", ENDS_WITH: "ends with", CONTAINS: "contains"}
+
+
+@dataclass(frozen=True)
+class NumberMatch:
+    tenant: Tenant
+    snapshot: Snapshot
+    group: NumberGroup
+    digits: str
+    region: str
+    kind: str
+    elsewhere: bool = False  # the same number sits in another group or tenant too
+
+    @property
+    def formatted(self) -> str:
+        return format_in_region(self.digits, self.tenant.default_region)
+
+    @property
+    def e164(self) -> str:
+        return "+" + self.digits if self.digits.isdigit() else ""
+
+    @property
+    def kind_label(self) -> str:
+        return MatchKind.LABELS[self.kind]
+
+    @property
+    def snapshot_age(self) -> timedelta:
+        return timezone.now() - self.snapshot.taken_at
+
+
+@dataclass
+class EntryResult:
+    query: NumberQuery
+    matches: list[NumberMatch]
+    total: int = 0  # all matches, of which the first MATCHES_SHOWN are in `matches`
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.matches)
+
+
+@dataclass
+class SearchResults:
+    entries: list[EntryResult]
+    tenants_searched: int
+
+    @property
+    def found(self) -> list[EntryResult]:
+        return [e for e in self.entries if e.matches]
+
+    @property
+    def not_found(self) -> list[EntryResult]:
+        return [e for e in self.entries if e.query.understood and not e.matches]
+
+    @property
+    def not_understood(self) -> list[EntryResult]:
+        return [e for e in self.entries if not e.query.understood]
+
+
+def search_numbers(*, user, text: str, anywhere: bool = False) -> SearchResults:
+    """Find the numbers of a pasted list in every tenant `user` may see (and no other).
+
+    Per entry: exact full numbers (as typed, and read in each tenant's default region);
+    else numbers ending with it (4 digits or more); else, with `anywhere`, numbers
+    containing it. Every lookup but "contains" is an index lookup.
+    """
+    tenants = list(
+        visible_tenants(user)
+        .filter(current_snapshot__isnull=False)
+        .select_related("current_snapshot")
+    )
+    entries = [
+        EntryResult(read_number(entry, anywhere=anywhere), []) for entry in split_entries(text)
+    ]
+    searcher = _Searcher(tenants)
+    searcher.find_exact([e for e in entries if e.query.understood])
+    for entry in entries:
+        if entry.query.understood and not entry.matches:
+            searcher.find_suffix(entry, anywhere=anywhere)
+    searcher.flag_numbers_found_elsewhere(entries)
+    return SearchResults(entries, len(tenants))
+
+
+class _Searcher:
+    """Lookups over the current snapshots of a fixed set of tenants."""
+
+    def __init__(self, tenants: list[Tenant]):
+        self.tenants = {tenant.current_snapshot_id: tenant for tenant in tenants}
+        self.snapshot_ids = list(self.tenants)
+
+    def _numbers(self) -> QuerySet:
+        return PhoneNumber.objects.filter(snapshot_id__in=self.snapshot_ids).select_related("group")
+
+    def _match(self, number: PhoneNumber, kind: str) -> NumberMatch:
+        tenant = self.tenants[number.snapshot_id]
+        return NumberMatch(
+            tenant, tenant.current_snapshot, number.group, number.digits, number.region, kind
+        )
+
+    def find_exact(self, entries: list[EntryResult]) -> None:
+        """One batched lookup for every entry's full numbers, in every tenant at once."""
+        if not self.snapshot_ids or not entries:
+            return
+        # reversed digits → [(entry, snapshot ids it counts in: None for all)]
+        wanted: dict[str, list[tuple[EntryResult, set[int] | None]]] = {}
+        for entry in entries:
+            for digits in entry.query.full_numbers():
+                wanted.setdefault(digits[::-1], []).append((entry, None))
+            if entry.query.international:
+                continue
+            for snapshot_id, tenant in self.tenants.items():
+                if not tenant.default_region:
+                    continue
+                for digits in entry.query.full_numbers(tenant.default_region):
+                    wanted.setdefault(digits[::-1], []).append((entry, {snapshot_id}))
+        keys = list(wanted)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            chunk = keys[start : start + LOOKUP_CHUNK]
+            numbers = self._numbers().filter(digits_reversed__in=chunk).order_by()
+            for number in numbers:
+                for entry, only_in in wanted[number.digits_reversed]:
+                    if only_in is not None and number.snapshot_id not in only_in:
+                        continue
+                    if all(m.group.pk != number.group_id for m in entry.matches):
+                        entry.matches.append(self._match(number, MatchKind.EXACT))
+        for entry in entries:
+            entry.matches.sort(key=_match_order)
+            entry.total = len(entry.matches)
+
+    def find_suffix(self, entry: EntryResult, *, anywhere: bool) -> None:
+        """Numbers ending with the entry (a range scan of the reversed-digits index), else
+        containing it when `anywhere`."""
+        if not self.snapshot_ids:
+            return
+        query = entry.query
+        suffix = query.suffix
+        if len(suffix) >= MIN_SUFFIX_DIGITS:
+            self._collect(entry, self._numbers().filter(ends_with(suffix)), MatchKind.ENDS_WITH)
+        if not entry.matches and anywhere and len(query.digits) >= 3:
+            numbers = self._numbers().filter(digits_reversed__contains=query.digits[::-1])
+            self._collect(entry, numbers, MatchKind.CONTAINS)
+
+    def _collect(self, entry: EntryResult, numbers: QuerySet, kind: str) -> None:
+        shown = list(numbers.order_by()[: MATCHES_SHOWN + 1])
+        entry.total = len(shown) if len(shown) <= MATCHES_SHOWN else numbers.count()
+        entry.matches = sorted(
+            (self._match(number, kind) for number in shown[:MATCHES_SHOWN]), key=_match_order
+        )
+
+    def flag_numbers_found_elsewhere(self, entries: list[EntryResult]) -> None:
+        """Mark matches whose number also sits in another group or tenant the user sees."""
+        found = {m.digits[::-1] for e in entries for m in e.matches}
+        if not found:
+            return
+        shared = set()
+        keys = list(found)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            counts = (
+                PhoneNumber.objects.filter(
+                    snapshot_id__in=self.snapshot_ids,
+                    digits_reversed__in=keys[start : start + LOOKUP_CHUNK],
+                )
+                .values("digits_reversed")
+                .annotate(places=Count("group_id", distinct=True))
+                .filter(places__gt=1)
+                .order_by()
+            )
+            shared |= {row["digits_reversed"] for row in counts}
+        for entry in entries:
+            entry.matches = [replace(m, elsewhere=m.digits[::-1] in shared) for m in entry.matches]
+
+
+def _match_order(match: NumberMatch) -> tuple:
+    return (match.tenant.name, match.group.name, match.group.group_id, match.digits)

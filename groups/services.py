@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 Action = AuditEvent.Action
 
 # Fields whose changes the audit log shows with their values.
-AUDITED_FIELDS = ("name", "slug", "api_url", "algorithm", "is_active", "notes")
+AUDITED_FIELDS = ("name", "slug", "default_region", "api_url", "algorithm", "is_active", "notes")
 
 
 def tenant_save(

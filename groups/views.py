@@ -53,7 +53,9 @@ def tenant_detail(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     text, sort, per_page = form.values()
     page = None
     if freshness.snapshot is not None:
-        groups = selectors.groups_matching(snapshot=freshness.snapshot, text=text, sort=sort)
+        groups = selectors.groups_matching(
+            snapshot=freshness.snapshot, text=text, sort=sort, region=tenant.default_region
+        )
         page = page_or_404(groups, per_page, request.GET.get("page"))
     return render(
         request,

@@ -67,7 +67,8 @@ def refreshed(sim_tenant, account):
         ("cus_2", ["客服热线"]),
         ("=SUM", ["Ops"]),
         ("3575 3351", ["groupA", "<script>alert(1)</script>"]),
-        ("+44 7911", ["Ops"]),
+        ("07911 123456", ["Ops"]),
+        ("+44 7911 123456", ["Ops"]),
         ("no such thing", []),
     ],
 )

@@ -37,6 +37,7 @@ class Command(BaseCommand):
         add.add_argument("--api-url", default=DEFAULT_API_URL)
         add.add_argument("--algorithm", choices=Tenant.Algorithm.values, default="md5")
         add.add_argument("--notes", default="")
+        add.add_argument("--default-region", default="", metavar="REGION", help="e.g. HK")
         add.add_argument("--inactive", action="store_true", help="Create it switched off.")
 
         commands.add_parser("list", help="List tenants.")
@@ -49,6 +50,7 @@ class Command(BaseCommand):
         update.add_argument("--api-url")
         update.add_argument("--algorithm", choices=Tenant.Algorithm.values)
         update.add_argument("--notes")
+        update.add_argument("--default-region", metavar="REGION")
         active = update.add_mutually_exclusive_group()
         active.add_argument("--active", dest="is_active", action="store_true", default=None)
         active.add_argument("--inactive", dest="is_active", action="store_false")
@@ -84,7 +86,9 @@ class Command(BaseCommand):
             raise CommandError("No access secret on standard input.")
         return secret.strip()
 
-    def _add(self, *, slug, name, access_key, api_url, algorithm, notes, inactive, **_):
+    def _add(
+        self, *, slug, name, access_key, api_url, algorithm, notes, inactive, default_region, **_
+    ):
         if Tenant.objects.filter(slug=slug).exists():
             raise CommandError(f"A tenant with slug '{slug}' exists already.")
         tenant = Tenant(
@@ -94,6 +98,7 @@ class Command(BaseCommand):
             api_url=api_url,
             algorithm=algorithm,
             notes=notes,
+            default_region=default_region.upper(),
             is_active=not inactive,
         )
         services.tenant_save(tenant=tenant, access_secret=self._read_secret())
@@ -129,6 +134,7 @@ class Command(BaseCommand):
             "api_url": options["api_url"],
             "algorithm": options["algorithm"],
             "notes": options["notes"],
+            "default_region": (options["default_region"] or "").upper() or None,
             "is_active": options["is_active"],
         }
         changes = {field: value for field, value in fields.items() if value is not None}
