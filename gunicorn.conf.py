@@ -13,3 +13,5 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# Searches are GET requests so that results can be bookmarked; pasted lists make long URLs.
+limit_request_line = 8190

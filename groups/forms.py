@@ -1,5 +1,6 @@
 from django import forms
 
+from groups.phones import MAX_ENTRIES, split_entries
 from groups.selectors import DEFAULT_GROUP_SORT, GROUP_SORTS
 
 PAGE_SIZES = (25, 50, 100, 500)
@@ -36,3 +37,40 @@ class GroupListForm(forms.Form):
             data.get("sort") or DEFAULT_GROUP_SORT,
             data.get("per_page") or DEFAULT_PAGE_SIZE,
         )
+
+
+class SearchForm(forms.Form):
+    """One number or a pasted list of up to MAX_ENTRIES."""
+
+    q = forms.CharField(
+        label="Phone numbers",
+        max_length=60_000,
+        strip=True,
+        error_messages={
+            "required": "Type a number, or paste a list of numbers.",
+            "max_length": "That is more text than 1,000 numbers take. Nothing was searched.",
+        },
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "placeholder": "+852 3575 3351, 3575 3351, 3351 … or paste a list, one a line",
+                "spellcheck": "false",
+                "autocomplete": "off",
+            }
+        ),
+    )
+    anywhere = forms.BooleanField(
+        label="Match anywhere in the number (3 digits or more)", required=False
+    )
+
+    def clean_q(self) -> str:
+        text = self.cleaned_data["q"]
+        entries = split_entries(text)
+        if not entries:
+            raise forms.ValidationError("Type a number, or paste a list of numbers.")
+        if len(entries) > MAX_ENTRIES:
+            raise forms.ValidationError(
+                f"At most {MAX_ENTRIES:,} numbers at a time — this list has {len(entries):,}. "
+                "Nothing was searched; split the list and search each part."
+            )
+        return text

@@ -5,6 +5,7 @@ from groups import views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("search/", views.search, name="search"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("t/<slug:slug>/", views.tenant_detail, name="tenant_detail"),
     path("t/<slug:slug>/refresh/", views.tenant_refresh, name="tenant_refresh"),

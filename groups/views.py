@@ -10,17 +10,18 @@ from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from groups import selectors, services
 from groups.access import tenant_view
 from groups.audit import record_event
-from groups.forms import GroupListForm
+from groups.forms import GroupListForm, SearchForm
 from groups.models import AuditEvent, Tenant
 
 logger = logging.getLogger(__name__)
 
 SYNC_HISTORY_PAGE_SIZE = 50
+AUDITED_QUERY_CHARS = 20_000
 
 
 def page_or_404(items, per_page: int, number: str | None):
@@ -116,6 +117,30 @@ def sync_history(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         "groups/sync_history.html",
         {"tenant": tenant, "freshness": selectors.tenant_freshness(tenant), "page": page},
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def search(request: HttpRequest) -> HttpResponse:
+    """Numbers across every tenant the user may see. GET, so a result can be bookmarked and
+    shared; POST too, for lists longer than a URL may be."""
+    data = request.POST if request.method == "POST" else request.GET
+    form = SearchForm(data if "q" in data else None)
+    results = None
+    if form.is_bound and form.is_valid():
+        text, anywhere = form.cleaned_data["q"], form.cleaned_data["anywhere"]
+        results = selectors.search_numbers(user=request.user, text=text, anywhere=anywhere)
+        record_event(
+            AuditEvent.Action.SEARCH,
+            request=request,
+            query=text[:AUDITED_QUERY_CHARS],
+            anywhere=anywhere,
+            entries=len(results.entries),
+            found=len(results.found),
+            not_found=len(results.not_found),
+            not_understood=len(results.not_understood),
+        )
+    return render(request, "groups/search.html", {"form": form, "results": results})
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

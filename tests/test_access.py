@@ -43,6 +43,8 @@ MATRIX = {
     "/t/switched-off/": [FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND],
     "/t/no-such-tenant/": [FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND, NOT_FOUND],
     "/accounts/password/": [FOUND, OK, OK, OK, OK, OK],
+    "/search/": [FOUND, OK, OK, OK, OK, OK],
+    "/search/?q=3351": [FOUND, OK, OK, OK, OK, OK],
     "/accounts/login/": [OK, FOUND, FOUND, FOUND, FOUND, FOUND],
     "/healthz": [OK, OK, OK, OK, OK, OK],
     "/admin/": [FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK],
@@ -109,14 +111,14 @@ def test_a_404_for_a_hidden_tenant_reads_the_same_as_for_a_missing_one(client, w
     missing = client.get("/t/no-such-tenant/")
     assert hidden.status_code == missing.status_code == NOT_FOUND
     assert b"Tenant B" not in hidden.content
-    without_csrf = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
+    without_csrf = re.compile(rb'name="csrf(middlewaretoken|-token)" (value|content)="[^"]+"')
     assert without_csrf.sub(b"", hidden.content) == without_csrf.sub(b"", missing.content)
 
 
 # --- a new view cannot forget the access check ----------------------------------------------
 
 # The app's views that are not about one tenant; everything else must be tenant-scoped.
-NOT_TENANT_SCOPED = {"home", "healthz", "password_change"}
+NOT_TENANT_SCOPED = {"home", "healthz", "password_change", "search"}
 
 
 def app_patterns():

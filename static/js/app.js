@@ -33,6 +33,34 @@
     setTimeout(function () { button.textContent = label; }, 2000);
   });
 
+  // "/" focuses the header's number search, unless the user is typing somewhere.
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var target = event.target;
+    if (target.closest("input, textarea, select, [contenteditable]")) return;
+    var box = document.getElementById("site-search");
+    if (!box) return;
+    event.preventDefault();
+    box.focus();
+    box.select();
+  });
+
+  // A pasted list can be longer than a URL may be: send it as a POST instead.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-long-query-post")) return;
+    var query = form.querySelector("[name=q]");
+    if (!query || query.value.length <= 2000) return;
+    var token = document.querySelector('meta[name="csrf-token"]');
+    if (!token) return;
+    var field = document.createElement("input");
+    field.type = "hidden";
+    field.name = "csrfmiddlewaretoken";
+    field.value = token.getAttribute("content");
+    form.appendChild(field);
+    form.method = "post";
+  });
+
   // Copy buttons are useless without this script: show them only now.
   document.querySelectorAll("[data-copy-target][hidden]").forEach(function (button) {
     button.hidden = false;
