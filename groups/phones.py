@@ -9,6 +9,7 @@ once per distinct leading-digits prefix.
 
 import re
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
@@ -109,6 +110,7 @@ def _shared_code_region(code: int, national_prefix: str, digits: str) -> str:
     return region
 
 
+@lru_cache(maxsize=16_384)
 def format_for_people(digits: str) -> str:
     """`85235753351` → `+852 3575 3351`; digits that are not a number come back as they are."""
     try:
@@ -169,13 +171,18 @@ class NumberQuery:
         numbers = []
         if self.international or _could_be_international(self.digits):
             numbers.append(self.digits)
-        if region and not self.international:
-            national = national_to_international(self.text, region)
-            if national and national not in numbers:
-                numbers.append(national)
+        national = self.national_number_in(region) if region else None
+        if national and national not in numbers:
+            numbers.append(national)
         return numbers
 
-    @property
+    def national_number_in(self, region: str) -> str | None:
+        """The entry read as a national number of `region`, as international digits."""
+        if self.international or not self.understood:
+            return None
+        return national_to_international(self.text, region)
+
+    @cached_property
     def read_as(self) -> str:
         """How the entry was read, for people."""
         if self.problem:
@@ -230,6 +237,7 @@ def _could_be_international(digits: str) -> bool:
         return False
 
 
+@lru_cache(maxsize=16_384)
 def format_in_region(digits: str, region: str) -> str:
     """How people of `region` write a number: nationally when it is theirs, else
     internationally (`+852 3575 3351`)."""

@@ -7,7 +7,9 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
 
 from groups.access import visible_tenants
 from groups.models import NumberGroup, PhoneNumber, Snapshot, SyncRun, Tenant
@@ -180,6 +182,15 @@ def sync_history(tenant: Tenant) -> QuerySet:
 # --- number search --------------------------------------------------------------------------
 
 MATCHES_SHOWN = 200
+# What a match needs of a number and its group (not the group's long phones text).
+MATCH_FIELDS = (
+    "snapshot_id",
+    "digits",
+    "digits_reversed",
+    "region",
+    "group__group_id",
+    "group__name",
+)
 # Parameters per IN (…) query: well under SQLite's limit of 32,766 variables.
 LOOKUP_CHUNK = 500
 
@@ -221,8 +232,12 @@ class NumberMatch:
         return MatchKind.LABELS[self.kind]
 
     @property
-    def snapshot_age(self) -> timedelta:
-        return timezone.now() - self.snapshot.taken_at
+    def url(self) -> str:
+        return reverse("group_detail", args=[self.tenant.slug, self.group.group_id])
+
+    @property
+    def snapshot_age_text(self) -> str:
+        return f"{timesince(self.snapshot.taken_at)} ago"
 
 
 @dataclass
@@ -230,6 +245,8 @@ class EntryResult:
     query: NumberQuery
     matches: list[NumberMatch]
     total: int = 0  # all matches, of which the first MATCHES_SHOWN are in `matches`
+    # Whether `matches` holds every place its numbers sit among the tenants searched.
+    complete: bool = True
 
     @property
     def more(self) -> int:
@@ -286,7 +303,11 @@ class _Searcher:
         self.snapshot_ids = list(self.tenants)
 
     def _numbers(self) -> QuerySet:
-        return PhoneNumber.objects.filter(snapshot_id__in=self.snapshot_ids).select_related("group")
+        return (
+            PhoneNumber.objects.filter(snapshot_id__in=self.snapshot_ids)
+            .select_related("group")
+            .only(*MATCH_FIELDS)
+        )
 
     def _match(self, number: PhoneNumber, kind: str) -> NumberMatch:
         tenant = self.tenants[number.snapshot_id]
@@ -298,6 +319,11 @@ class _Searcher:
         """One batched lookup for every entry's full numbers, in every tenant at once."""
         if not self.snapshot_ids or not entries:
             return
+        # Tenants by default region: a national entry is read once per region, not per tenant.
+        snapshots_in_region: dict[str, set[int]] = {}
+        for snapshot_id, tenant in self.tenants.items():
+            if tenant.default_region:
+                snapshots_in_region.setdefault(tenant.default_region, set()).add(snapshot_id)
         # reversed digits → [(entry, snapshot ids it counts in: None for all)]
         wanted: dict[str, list[tuple[EntryResult, set[int] | None]]] = {}
         for entry in entries:
@@ -305,19 +331,20 @@ class _Searcher:
                 wanted.setdefault(digits[::-1], []).append((entry, None))
             if entry.query.international:
                 continue
-            for snapshot_id, tenant in self.tenants.items():
-                if not tenant.default_region:
-                    continue
-                for digits in entry.query.full_numbers(tenant.default_region):
-                    wanted.setdefault(digits[::-1], []).append((entry, {snapshot_id}))
+            for region, snapshot_ids in snapshots_in_region.items():
+                national = entry.query.national_number_in(region)
+                if national:
+                    wanted.setdefault(national[::-1], []).append((entry, snapshot_ids))
         keys = list(wanted)
         for start in range(0, len(keys), LOOKUP_CHUNK):
             chunk = keys[start : start + LOOKUP_CHUNK]
             numbers = self._numbers().filter(digits_reversed__in=chunk).order_by()
             for number in numbers:
                 for entry, only_in in wanted[number.digits_reversed]:
-                    if only_in is not None and number.snapshot_id not in only_in:
-                        continue
+                    if only_in is not None:
+                        entry.complete = False
+                        if number.snapshot_id not in only_in:
+                            continue
                     if all(m.group.pk != number.group_id for m in entry.matches):
                         entry.matches.append(self._match(number, MatchKind.EXACT))
         for entry in entries:
@@ -340,17 +367,29 @@ class _Searcher:
     def _collect(self, entry: EntryResult, numbers: QuerySet, kind: str) -> None:
         shown = list(numbers.order_by()[: MATCHES_SHOWN + 1])
         entry.total = len(shown) if len(shown) <= MATCHES_SHOWN else numbers.count()
+        entry.complete = entry.total <= MATCHES_SHOWN
         entry.matches = sorted(
             (self._match(number, kind) for number in shown[:MATCHES_SHOWN]), key=_match_order
         )
 
     def flag_numbers_found_elsewhere(self, entries: list[EntryResult]) -> None:
-        """Mark matches whose number also sits in another group or tenant the user sees."""
-        found = {m.digits[::-1] for e in entries for m in e.matches}
-        if not found:
-            return
-        shared = set()
-        keys = list(found)
+        """Mark matches whose number also sits in another group or tenant the user sees.
+
+        An entry whose lookup returned every place its numbers sit (no tenant left out by a
+        default region, nothing cut at MATCHES_SHOWN) answers that from its own matches;
+        only the others ask the database.
+        """
+        shared: set[str] = set()
+        to_ask: set[str] = set()
+        for entry in entries:
+            places: dict[str, set[int]] = {}
+            for match in entry.matches:
+                places.setdefault(match.digits, set()).add(match.group.pk)
+            if entry.complete:
+                shared |= {digits for digits, groups in places.items() if len(groups) > 1}
+            else:
+                to_ask |= {digits[::-1] for digits in places}
+        keys = list(to_ask)
         for start in range(0, len(keys), LOOKUP_CHUNK):
             counts = (
                 PhoneNumber.objects.filter(
@@ -362,9 +401,9 @@ class _Searcher:
                 .filter(places__gt=1)
                 .order_by()
             )
-            shared |= {row["digits_reversed"] for row in counts}
+            shared |= {row["digits_reversed"][::-1] for row in counts}
         for entry in entries:
-            entry.matches = [replace(m, elsewhere=m.digits[::-1] in shared) for m in entry.matches]
+            entry.matches = [replace(m, elsewhere=m.digits in shared) for m in entry.matches]
 
 
 def _match_order(match: NumberMatch) -> tuple:
