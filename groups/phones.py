@@ -217,24 +217,37 @@ def read_number(text: str, *, anywhere: bool = False) -> NumberQuery:
 
 def national_to_international(text: str, region: str) -> str | None:
     """A national number of `region` as international digits (`3575 3351`, HK →
-    `85235753351`), or None when it cannot be one."""
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+    `85235753351`; `07911 123456`, GB → `447911123456`), or None when it is too short.
+
+    No full parse: a pasted list reads every entry in every tenant region, and the lookup
+    itself decides whether such a number exists.
+    """
+    digits = _NON_DIGITS.sub("", text)
+    calling_code, national_prefix = _region_dialling(region)
+    if not calling_code:
         return None
-    if not phonenumbers.is_valid_number(number):
+    if national_prefix and digits.startswith(national_prefix):
+        digits = digits[len(national_prefix) :]
+    if len(digits) < MIN_NATIONAL_DIGITS:
         return None
-    return f"{number.country_code}{number.national_number}"
+    return f"{calling_code}{digits}"
+
+
+MIN_NATIONAL_DIGITS = 6
+
+
+@lru_cache(maxsize=512)
+def _region_dialling(region: str) -> tuple[int, str]:
+    """(country calling code, national trunk prefix) of a region: (852, ""), (44, "0")."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None:
+        return 0, ""
+    return metadata.country_code, metadata.national_prefix or ""
 
 
 def _could_be_international(digits: str) -> bool:
-    """Digits typed without + that may still start with a country code (`85235753351`)."""
-    if len(digits) < 8 or digits.startswith("0"):
-        return False
-    try:
-        return phonenumbers.is_possible_number(phonenumbers.parse("+" + digits))
-    except phonenumbers.NumberParseException:
-        return False
+    """Digits typed without + that may start with a country code (`85235753351`)."""
+    return 8 <= len(digits) <= 15 and digits[0] != "0" and calling_code_of(digits) is not None
 
 
 @lru_cache(maxsize=16_384)

@@ -217,6 +217,7 @@ class NumberMatch:
     digits: str
     region: str
     kind: str
+    snapshot_age_text: str = ""  # "4 minutes ago"
     elsewhere: bool = False  # the same number sits in another group or tenant too
 
     @property
@@ -234,10 +235,6 @@ class NumberMatch:
     @property
     def url(self) -> str:
         return reverse("group_detail", args=[self.tenant.slug, self.group.group_id])
-
-    @property
-    def snapshot_age_text(self) -> str:
-        return f"{timesince(self.snapshot.taken_at)} ago"
 
 
 @dataclass
@@ -301,6 +298,10 @@ class _Searcher:
     def __init__(self, tenants: list[Tenant]):
         self.tenants = {tenant.current_snapshot_id: tenant for tenant in tenants}
         self.snapshot_ids = list(self.tenants)
+        self.age_texts = {
+            tenant.current_snapshot_id: f"{timesince(tenant.current_snapshot.taken_at)} ago"
+            for tenant in tenants
+        }
 
     def _numbers(self) -> QuerySet:
         return (
@@ -312,7 +313,13 @@ class _Searcher:
     def _match(self, number: PhoneNumber, kind: str) -> NumberMatch:
         tenant = self.tenants[number.snapshot_id]
         return NumberMatch(
-            tenant, tenant.current_snapshot, number.group, number.digits, number.region, kind
+            tenant,
+            tenant.current_snapshot,
+            number.group,
+            number.digits,
+            number.region,
+            kind,
+            self.age_texts[number.snapshot_id],
         )
 
     def find_exact(self, entries: list[EntryResult]) -> None:
