@@ -217,32 +217,35 @@ def read_number(text: str, *, anywhere: bool = False) -> NumberQuery:
 
 def national_to_international(text: str, region: str) -> str | None:
     """A national number of `region` as international digits (`3575 3351`, HK →
-    `85235753351`; `07911 123456`, GB → `447911123456`), or None when it is too short.
+    `85235753351`; `07911 123456`, GB → `447911123456`), or None when it cannot be one of
+    that region's numbers, or already carries the region's country code.
 
     No full parse: a pasted list reads every entry in every tenant region, and the lookup
     itself decides whether such a number exists.
     """
     digits = _NON_DIGITS.sub("", text)
-    calling_code, national_prefix = _region_dialling(region)
+    calling_code, national_prefix, lengths = _region_dialling(region)
     if not calling_code:
         return None
+    code = str(calling_code)
+    if digits.startswith(code) and len(digits) - len(code) in lengths:
+        return None  # `85235753351`: international already
     if national_prefix and digits.startswith(national_prefix):
         digits = digits[len(national_prefix) :]
-    if len(digits) < MIN_NATIONAL_DIGITS:
+    if len(digits) not in lengths:
         return None
     return f"{calling_code}{digits}"
 
 
-MIN_NATIONAL_DIGITS = 6
-
-
 @lru_cache(maxsize=512)
-def _region_dialling(region: str) -> tuple[int, str]:
-    """(country calling code, national trunk prefix) of a region: (852, ""), (44, "0")."""
+def _region_dialling(region: str) -> tuple[int, str, frozenset[int]]:
+    """A region's calling code, national trunk prefix and national number lengths:
+    (852, "", {5, 6, 7, 8, 9, 11}), (44, "0", {7, 9, 10})."""
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     if metadata is None:
-        return 0, ""
-    return metadata.country_code, metadata.national_prefix or ""
+        return 0, "", frozenset()
+    lengths = frozenset(metadata.general_desc.possible_length or ())
+    return metadata.country_code, metadata.national_prefix or "", lengths
 
 
 def _could_be_international(digits: str) -> bool:
