@@ -23,6 +23,7 @@ class DemoTenant:
     algorithm: str
     account: AccountSpec
     notes: str
+    default_region: str = ""
 
 
 DEMO_TENANTS = (
@@ -32,6 +33,7 @@ DEMO_TENANTS = (
         "md5",
         AccountSpec("sim-ak-hk01", SIMULATOR_SECRET, groups=300, phones=6_000),
         "Customer hotline numbers, Hong Kong.",
+        "HK",
     ),
     DemoTenant(
         "cn-support",
@@ -39,6 +41,7 @@ DEMO_TENANTS = (
         "sha256",
         AccountSpec("sim-ak-cn02", SIMULATOR_SECRET, groups=200, phones=3_000),
         "After-sales support; signs with SHA-256.",
+        "CN",
     ),
     DemoTenant(
         "global-sales",
@@ -77,6 +80,7 @@ def demo_setup(*, simulator_url: str, admin_password: str = "") -> list[DemoLogi
         tenant.access_key = demo.account.access_key
         tenant.algorithm = demo.algorithm
         tenant.notes = demo.notes
+        tenant.default_region = demo.default_region
         tenant.is_active = True
         keep_secret = tenant.has_access_secret and _secret_is(tenant, SIMULATOR_SECRET)
         services.tenant_save(tenant=tenant, access_secret="" if keep_secret else SIMULATOR_SECRET)
