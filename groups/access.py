@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from groups.models import Tenant
 
 VIEW_ALL_TENANTS = "groups.view_all_tenants"
+EXPORT_PERMISSION = "groups.export_numbers"
 
 
 def sees_all_tenants(user) -> bool:

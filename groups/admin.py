@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_POST
 
 from groups import services
-from groups.exports import csv_response
+from groups.exports import Column, csv_response
 from groups.models import AuditEvent, SyncRun, Tenant, TenantMembership
 from groups.roles import ROLE_NAMES
 
@@ -316,4 +316,5 @@ class AuditEventAdmin(admin.ModelAdmin):
             for e in events.iterator(chunk_size=2000)
         )
         filename = f"audit-{timezone.localdate():%Y%m%d}.csv"
-        return csv_response(filename, ["at", "username", "ip", "action", "tenant", "details"], rows)
+        columns = [Column(h) for h in ("at", "username", "ip", "action", "tenant", "details")]
+        return csv_response(filename, columns, rows)

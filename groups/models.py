@@ -67,7 +67,10 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["name"]
-        permissions = [("view_all_tenants", "Can see every tenant without a grant")]
+        permissions = [
+            ("view_all_tenants", "Can see every tenant without a grant"),
+            ("export_numbers", "Can download CSV and Excel exports"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -148,6 +151,7 @@ class AuditEvent(models.Model):
         KEYS_ROTATED = "keys_rotated", "Encryption keys rotated"
         REFRESH_REQUESTED = "refresh_requested", "Refresh requested"
         SEARCH = "search", "Searched numbers"
+        EXPORT = "export", "Exported"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

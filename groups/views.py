@@ -1,22 +1,39 @@
 import logging
+from collections.abc import Iterable
+from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
 from django.db import DatabaseError, connection
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from groups import selectors, services
-from groups.access import tenant_view
+from groups.access import EXPORT_PERMISSION, tenant_view
 from groups.audit import record_event
+from groups.exports import (
+    EXACT,
+    PHONE,
+    Column,
+    cleaned_blocks,
+    csv_chunks,
+    phone_safe,
+    spreadsheet_safe,
+    streaming_csv_response,
+    xlsx_response,
+)
 from groups.forms import GroupListForm, SearchForm
-from groups.models import AuditEvent, Tenant
+from groups.models import AuditEvent, NumberGroup, Tenant
 
 logger = logging.getLogger(__name__)
 
@@ -141,6 +158,202 @@ def search(request: HttpRequest) -> HttpResponse:
             not_understood=len(results.not_understood),
         )
     return render(request, "groups/search.html", {"form": form, "results": results})
+
+
+# --- downloads ------------------------------------------------------------------------------
+
+GROUP_COLUMNS = [
+    Column("tenant"),
+    Column("group_id"),
+    Column("group_name"),
+    Column("customer_id"),
+    Column("remark"),
+    Column("phone_count", EXACT),
+    Column("phones", PHONE),
+    Column("synced_at", EXACT),
+]
+NUMBER_COLUMNS = [
+    Column("tenant"),
+    Column("group_id"),
+    Column("group_name"),
+    Column("phone", PHONE),
+    Column("phone_e164", PHONE),
+    Column("region", EXACT),
+]
+SEARCH_COLUMNS = [Column("query"), Column("match_kind", EXACT), *NUMBER_COLUMNS]
+SYNC_COLUMNS = [
+    *(
+        Column(header, EXACT)
+        for header in (
+            "start",
+            "end",
+            "status",
+            "groups",
+            "numbers",
+            "pages",
+            "upstream_ms",
+            "write_ms",
+            "total_ms",
+            "error_code",
+        )
+    ),
+    Column("message"),
+    Column("request_id"),
+]
+
+
+def export_permission_required(view):
+    """Downloads need `export_numbers` on top of seeing the tenant (view-only users exist)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.has_perm(EXPORT_PERMISSION):
+            raise PermissionDenied("You may view this data but not download it.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _download(
+    request: HttpRequest,
+    *,
+    fmt: str,
+    stem: str,
+    columns: list[Column],
+    rows: Iterable[tuple] | None = None,
+    blocks: Iterable[list[tuple]] | None = None,
+    tenant: Tenant | None = None,
+) -> HttpResponse:
+    """Rows (or blocks of ready-made rows) as a streamed CSV — with a byte-order mark for
+    Excel when `?excel=1` — or as .xlsx; the audit event is written when the file ends."""
+    filename = f"{stem}-{timezone.localtime():%Y%m%d-%H%M}.{fmt}"
+
+    def finished(count: int, complete: bool) -> None:
+        record_event(
+            AuditEvent.Action.EXPORT,
+            request=request,
+            tenant=tenant,
+            url=request.get_full_path(),
+            format=fmt,
+            rows=count,
+            complete=complete,
+        )
+
+    if fmt == "xlsx":
+        if blocks is not None:
+            rows = (row for block in blocks for row in block)
+        return xlsx_response(filename, columns, rows, on_finish=finished)
+    if blocks is None:
+        blocks = cleaned_blocks(columns, rows)
+    bom = request.GET.get("excel") == "1"
+    return streaming_csv_response(
+        filename, csv_chunks(columns, blocks, bom=bom, on_finish=finished)
+    )
+
+
+def _listed_groups(request: HttpRequest, tenant: Tenant, snapshot) -> QuerySet:
+    """The groups the tenant's list shows for this request's filter and sort."""
+    text, sort, _ = GroupListForm(request.GET).values()
+    if snapshot is None:
+        return NumberGroup.objects.none()
+    return selectors.groups_matching(
+        snapshot=snapshot, text=text, sort=sort, region=tenant.default_region
+    )
+
+
+def _cell_preparers(fmt: str):
+    """(text, phone) cell preparers: CSV neutralises formulas; .xlsx stores text cells."""
+    if fmt == "csv":
+        return spreadsheet_safe, phone_safe
+    return str, str
+
+
+@tenant_view
+@export_permission_required
+def groups_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse:
+    snapshot = selectors.tenant_freshness(tenant).snapshot
+    synced_at = timezone.localtime(snapshot.taken_at).isoformat() if snapshot else ""
+    rows = selectors.group_export_rows(
+        tenant=tenant, groups=_listed_groups(request, tenant, snapshot), synced_at=synced_at
+    )
+    return _download(
+        request,
+        fmt=fmt,
+        stem=f"pns-{tenant.slug}-groups",
+        columns=GROUP_COLUMNS,
+        rows=rows,
+        tenant=tenant,
+    )
+
+
+@tenant_view
+@export_permission_required
+def numbers_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse:
+    snapshot = selectors.tenant_freshness(tenant).snapshot
+    text, phone = _cell_preparers(fmt)
+    blocks = selectors.number_export_blocks(
+        tenant=tenant, groups=_listed_groups(request, tenant, snapshot), text=text, phone=phone
+    )
+    return _download(
+        request,
+        fmt=fmt,
+        stem=f"pns-{tenant.slug}-numbers",
+        columns=NUMBER_COLUMNS,
+        blocks=blocks,
+        tenant=tenant,
+    )
+
+
+@tenant_view
+@export_permission_required
+def group_numbers_export(
+    request: HttpRequest, tenant: Tenant, group_id: str, fmt: str
+) -> HttpResponse:
+    snapshot = selectors.tenant_freshness(tenant).snapshot
+    group = selectors.group_in_snapshot(snapshot=snapshot, group_id=group_id)
+    text, phone = _cell_preparers(fmt)
+    blocks = selectors.number_export_blocks(
+        tenant=tenant, groups=NumberGroup.objects.filter(pk=group.pk), text=text, phone=phone
+    )
+    return _download(
+        request,
+        fmt=fmt,
+        stem=f"pns-{tenant.slug}-group-{slugify(group.group_id)[:40]}-numbers",
+        columns=NUMBER_COLUMNS,
+        blocks=blocks,
+        tenant=tenant,
+    )
+
+
+@tenant_view
+@export_permission_required
+def syncs_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse:
+    return _download(
+        request,
+        fmt=fmt,
+        stem=f"pns-{tenant.slug}-syncs",
+        columns=SYNC_COLUMNS,
+        rows=selectors.sync_export_rows(tenant),
+        tenant=tenant,
+    )
+
+
+@login_required
+@export_permission_required
+def search_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        message = " ".join(error for errors in form.errors.values() for error in errors)
+        return render(request, "400.html", {"message": message}, status=400)
+    text, anywhere = form.cleaned_data["q"], form.cleaned_data["anywhere"]
+    results = selectors.search_numbers(user=request.user, text=text, anywhere=anywhere)
+    return _download(
+        request,
+        fmt=fmt,
+        stem="pns-search",
+        columns=SEARCH_COLUMNS,
+        rows=selectors.search_export_rows(results),
+    )
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):

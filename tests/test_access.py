@@ -8,6 +8,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from groups.access import visible_tenants
 from groups.roles import SUPPORT, TENANT_ADMINS
+from groups.urls import ExportFormat
 from tests.conftest import create_tenant, create_user
 
 OK = HTTPStatus.OK
@@ -118,7 +119,7 @@ def test_a_404_for_a_hidden_tenant_reads_the_same_as_for_a_missing_one(client, w
 # --- a new view cannot forget the access check ----------------------------------------------
 
 # The app's views that are not about one tenant; everything else must be tenant-scoped.
-NOT_TENANT_SCOPED = {"home", "healthz", "password_change", "search"}
+NOT_TENANT_SCOPED = {"home", "healthz", "password_change", "search", "search_export"}
 
 
 def app_patterns():
@@ -146,12 +147,16 @@ def test_every_view_of_the_app_is_either_tenant_scoped_or_known_not_to_be():
 def test_every_tenant_scoped_url_is_404_without_access_and_a_login_redirect_anonymously(
     client, world, pattern
 ):
-    kwargs = {name: "1" for name in pattern.pattern.converters}
+    kwargs = {
+        name: "csv" if isinstance(converter, ExportFormat) else "1"
+        for name, converter in pattern.pattern.converters.items()
+    }
     kwargs["slug"] = "tenant-b"
     url = reverse(pattern.name, kwargs=kwargs)
     assert client.get(url).status_code == FOUND
     client.force_login(world["support_a"])
     assert client.get(url).status_code == NOT_FOUND
-    if set(pattern.pattern.converters) == {"slug"}:
+    if set(pattern.pattern.converters) <= {"slug", "fmt"}:
         client.force_login(world["viewer_all"])
-        assert client.get(url).status_code in {OK, HTTPStatus.METHOD_NOT_ALLOWED}
+        # viewer_all may see but not export: 403 for downloads, never 404.
+        assert client.get(url).status_code in {OK, HTTPStatus.METHOD_NOT_ALLOWED, FORBIDDEN}
