@@ -1,9 +1,11 @@
 """Reads: what the pages show. Every tenant here was found through `groups.access` first."""
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from itertools import repeat
 
 from django.conf import settings
 from django.db.models import BigIntegerField, Count, F, Func, Q, QuerySet
@@ -427,6 +429,7 @@ def _match_order(match: NumberMatch) -> tuple:
 # --- rows for exports -----------------------------------------------------------------------
 # Each export reads through the same selector as the page it exports, so they cannot disagree.
 
+PHONE_LIST = re.compile(r"[0-9,]*")
 GROUP_EXPORT_FIELDS = ("group_id", "name", "customer_id", "remark", "phone_count", "phones_text")
 
 
@@ -451,11 +454,20 @@ def number_export_blocks(
     ).iterator(chunk_size=1000):
         phones = [p for p in phones_text.split(",") if p]
         group_id, name = text(group_id), text(name)
-        yield [
-            (tenant_name, group_id, name, phone(digits), "+" + digits if region is not None else "",
-             region or "")
-            for digits, region in zip(phones, regions_of(phones), strict=True)
-        ]  # fmt: skip
+        if not PHONE_LIST.fullmatch(phones_text):
+            phones_shown = [phone(digits) for digits in phones]
+        else:
+            phones_shown = phones  # digits only: nothing to prepare, number by number
+        regions = regions_of(phones)
+        if None in regions:  # some are not numbers: no E.164 form, no region for those
+            e164s = ["" if r is None else "+" + d for d, r in zip(phones, regions, strict=True)]
+            regions = [r or "" for r in regions]
+        else:
+            e164s = ["+" + digits for digits in phones]
+        # zip over repeat() builds the rows in C: this loop runs a million times an export.
+        yield list(
+            zip(repeat(tenant_name), repeat(group_id), repeat(name), phones_shown, e164s, regions)
+        )
 
 
 def sync_export_rows(tenant: Tenant) -> Iterator[tuple]:
