@@ -451,7 +451,7 @@ def number_export_blocks(
     tenant_name = text(tenant.name)
     for group_id, name, phones_text in groups.values_list(
         "group_id", "name", "phones_text"
-    ).iterator(chunk_size=1000):
+    ).iterator(chunk_size=5000):
         phones = [p for p in phones_text.split(",") if p]
         group_id, name = text(group_id), text(name)
         if not PHONE_LIST.fullmatch(phones_text):
