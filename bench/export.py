@@ -8,7 +8,6 @@ issue 6, and the ratio to the database's own command-line CSV export of the same
 """
 
 import argparse
-import os
 import random
 import re
 import resource
@@ -17,7 +16,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +23,8 @@ import requests
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench_database import prepare_django  # noqa: E402
 
 
 def parse_args():
@@ -37,27 +37,9 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
-    workdir = tempfile.mkdtemp(prefix="pns-bench-")
-    env = {
-        **os.environ,
-        "DATABASE_URL": args.database or f"sqlite:///{workdir}/bench.sqlite3",
-        "DJANGO_SETTINGS_MODULE": "pns_admin.settings",
-        "DEBUG": "0",
-        "LOG_LEVEL": "WARNING",
-        "ALLOWED_HOSTS": "testserver,127.0.0.1",
-        "STATIC_ROOT": f"{workdir}/static",
-        "SECRET_KEY": "bench-only-" + "x" * 40,
-        "PNS_ENCRYPTION_KEYS": "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA=",
-    }
-    env.pop("PYTEST_VERSION", None)
-    os.environ.update(env)
-
-    import django
-
-    django.setup()
+    env = prepare_django(args.database)
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
-    from django.core.management import call_command
     from django.db import connection, transaction
     from django.test import Client
 
@@ -65,11 +47,6 @@ def main() -> None:
     from groups.models import SyncRun, Tenant, TenantMembership
     from groups.services import _write_snapshot
     from groups.simulator import generate_groups
-
-    if "groups_tenant" in connection.introspection.table_names():
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
 
     generated = generate_groups(random.Random(3), groups=args.groups, phones=args.phones)
     groups = [
@@ -152,7 +129,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
 
-    cli = _cli_export_seconds(connection, snapshot.pk, args.database, workdir)
+    cli = _cli_export_seconds(connection, snapshot.pk, args.database)
     if cli:
         print(
             f"  database CLI:   {numbers / cli:>10,.0f} rows/s; ours through gunicorn is "
@@ -207,7 +184,7 @@ def _proc_kib(pid: int, field: str) -> int:
     return 0
 
 
-def _cli_export_seconds(connection, snapshot_id: int, database_url, workdir) -> float | None:
+def _cli_export_seconds(connection, snapshot_id: int, database_url) -> float | None:
     # The only value in it is an integer from our own database.
     sql = (
         "SELECT t.name, g.group_id, g.name, p.digits, p.e164, p.region "  # noqa: S608

@@ -10,17 +10,17 @@ Prints p50/p95 per kind of search with the target beside it (issue 5).
 """
 
 import argparse
-import os
 import random
 import secrets
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
+
+from bench_database import prepare_django  # noqa: E402
 
 
 def parse_args():
@@ -35,23 +35,8 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
-    workdir = tempfile.mkdtemp(prefix="pns-bench-")
-    os.environ["DATABASE_URL"] = args.database or f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="pns_admin.settings",
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        ALLOWED_HOSTS="testserver",
-        STATIC_ROOT=f"{workdir}/static",
-    )
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
-    os.environ.setdefault("PNS_ENCRYPTION_KEYS", "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA=")
-
-    import django
-
-    django.setup()
+    prepare_django(args.database)
     from django.contrib.auth import get_user_model
-    from django.core.management import call_command
     from django.db import connection, transaction
     from django.test import Client
 
@@ -59,11 +44,6 @@ def main() -> None:
     from groups.models import SyncRun, Tenant
     from groups.services import _write_snapshot
     from groups.simulator import generate_groups
-
-    if "groups_tenant" in connection.introspection.table_names():
-        call_command("flush", interactive=False, verbosity=0)
-    call_command("migrate", verbosity=0)
-    call_command("collectstatic", interactive=False, verbosity=0)
 
     started = time.perf_counter()
     rng = random.Random(5)

@@ -12,17 +12,16 @@ Targets (issue 4): upstream ≤ 2 s, write ≥ 100,000 numbers/s, whole refresh 
 """
 
 import argparse
-import os
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
+from bench_database import prepare_django  # noqa: E402
 from simulator_process import ACCESS_KEY, SECRET, start_simulator  # noqa: E402
 
 
@@ -38,27 +37,11 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
-    workdir = tempfile.mkdtemp(prefix="pns-bench-")
-    os.environ["DATABASE_URL"] = args.database or f"sqlite:///{workdir}/bench.sqlite3"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pns_admin.settings")
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + "x" * 40)
-    os.environ.setdefault("PNS_ENCRYPTION_KEYS", "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA=")
-    os.environ["LOG_LEVEL"] = "WARNING"
-
-    import django
-    from django.core.management import call_command
-
-    django.setup()
+    prepare_django(args.database)
     from django.db import connection
 
     from groups.models import Tenant
     from groups.services import sync_tenant
-
-    if connection.vendor == "postgresql":
-        # A clean database each time: drop what an earlier run left.
-        call_command("flush", interactive=False, verbosity=0) if _has_tables(connection) else None
-    call_command("migrate", verbosity=0)
 
     simulator, url = start_simulator(
         groups=args.groups, phones=args.phones, latency_ms=args.latency_ms
@@ -98,10 +81,6 @@ def main() -> None:
     print(f"  whole refresh:       {whole:.2f} s   (target ≤ 15 s)")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  peak RSS:            {rss:.0f} MiB")
-
-
-def _has_tables(connection) -> bool:
-    return "groups_tenant" in connection.introspection.table_names()
 
 
 if __name__ == "__main__":
