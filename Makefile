@@ -22,7 +22,7 @@ demo: $(VENV)/.installed-runtime
 	DEBUG=1 $(PY) manage.py migrate --noinput
 	DEBUG=1 $(PY) manage.py pns_demo
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev tests/e2e/node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	DEBUG=1 $(PY) manage.py check --fail-level WARNING
@@ -54,6 +54,14 @@ $(VENV)/.installed-runtime: requirements.txt $(VENV)/.python-ok
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.python-ok
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
+
+# axe-core for the browser tests' accessibility checks (they are skipped without it).
+tests/e2e/node_modules/.installed: tests/e2e/package.json tests/e2e/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/e2e --no-audit --no-fund --silent && touch $@; \
+	else \
+		echo "npm not found: browser tests will be skipped (they need axe-core from npm)."; \
+	fi
 
 clean-venv:
 	rm -rf $(VENV)
