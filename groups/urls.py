@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("t/<slug:slug>/", views.tenant_detail, name="tenant_detail"),
     path("t/<slug:slug>/refresh/", views.tenant_refresh, name="tenant_refresh"),
+    path("t/<slug:slug>/freshness/", views.tenant_freshness, name="tenant_freshness"),
     path("t/<slug:slug>/syncs/", views.sync_history, name="sync_history"),
     path("t/<slug:slug>/syncs.<export:fmt>", views.syncs_export, name="syncs_export"),
     path("t/<slug:slug>/groups.<export:fmt>", views.groups_export, name="groups_export"),

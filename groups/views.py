@@ -75,9 +75,12 @@ def tenant_detail(request: HttpRequest, tenant: Tenant) -> HttpResponse:
             snapshot=freshness.snapshot, text=text, sort=sort, region=tenant.default_region
         )
         page = page_or_404(groups, per_page, request.GET.get("page"))
+    template = "groups/tenant_detail.html"
+    if request.htmx and request.htmx.target == "group-results" and page is not None:
+        template += "#group-results"  # live filtering: only the list
     return render(
         request,
-        "groups/tenant_detail.html",
+        template,
         {
             "tenant": tenant,
             "freshness": freshness,
@@ -88,6 +91,19 @@ def tenant_detail(request: HttpRequest, tenant: Tenant) -> HttpResponse:
             "per_page": per_page,
         },
     )
+
+
+@tenant_view
+def tenant_freshness(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """The freshness banner, polled by htmx while a refresh runs; when it has ended, the
+    page is told to reload and show the new data (or the error)."""
+    if not request.htmx:
+        return redirect(tenant.get_absolute_url())
+    freshness = selectors.tenant_freshness(tenant)
+    response = render(request, "groups/_freshness.html", {"tenant": tenant, "freshness": freshness})
+    if freshness.running is None:
+        response["HX-Refresh"] = "true"
+    return response
 
 
 @tenant_view

@@ -223,3 +223,43 @@ def test_the_refresh_history_lists_runs_with_durations_and_errors(
     assert "pns_sync (cli:ops)" in text
     assert "1003" in text and f"requestId {simulator.calls[-1].request_id}" in text
     assert " 4 8 1/1 " in text
+
+
+# --- with JavaScript: htmx ------------------------------------------------------------------
+
+
+def test_live_filtering_answers_only_the_list(client, support, refreshed):
+    response = client.get(
+        refreshed.get_absolute_url(),
+        {"q": "Ops"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="group-results",
+    )
+    html = response.content.decode()
+    assert html.lstrip().startswith('<div id="group-results">')
+    assert "<html" not in html
+    assert [g.name for g in response.context["page"].object_list] == ["Ops"]
+
+
+def test_the_progress_banner_polls_while_a_refresh_runs_and_reloads_when_it_ends(
+    client, support, refreshed
+):
+    run, _ = sync_claim(tenant=refreshed, trigger="someone")
+    SyncRun.objects.filter(pk=run.pk).update(pages_done=2, pages_total=5)
+    url = reverse("tenant_freshness", args=[refreshed.slug])
+    page = client.get(refreshed.get_absolute_url()).content.decode()
+    assert f'hx-get="{url}" hx-trigger="every 1s"' in page
+
+    polled = client.get(url, HTTP_HX_REQUEST="true")
+    assert "page 2 of 5" in page_text(polled)
+    assert "HX-Refresh" not in polled
+
+    SyncRun.objects.filter(pk=run.pk).update(status="ok")
+    done = client.get(url, HTTP_HX_REQUEST="true")
+    assert done["HX-Refresh"] == "true"
+    assert client.get(url)["Location"] == refreshed.get_absolute_url()
+
+
+def test_htmx_comes_from_our_own_static_files(client, support):
+    html = client.get("/").content.decode()
+    assert re.search(r'<script src="/static/django_htmx/htmx-2\.min\.js" defer>', html)
