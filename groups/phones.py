@@ -25,11 +25,6 @@ NumberFacts = tuple[str, str]
 NOT_A_NUMBER: NumberFacts = ("", "")
 
 
-def reversed_digits(digits: str) -> str:
-    """Indexed for "ends with" search: a suffix of the number is a prefix of this."""
-    return digits[::-1]
-
-
 # Calling codes by their digits: "1", "44", "852" …
 _CODES = {str(code): code for code in COUNTRY_CODE_TO_REGION_CODE}
 
