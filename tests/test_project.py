@@ -277,3 +277,27 @@ def test_gunicorn_serves_the_app_and_hashed_compressed_static_files(tmp_path):
         server.terminate()
         output, _ = server.communicate(timeout=15)
     assert '"GET /healthz HTTP/1.1" 200' in output  # the access log goes to stdout
+
+
+def test_production_settings_pass_the_deployment_checks():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        env=production_env(
+            SECRET_KEY="Zx8-" + "q7Lm2Pw9Rt4Vb6Nc1Hk3Jd5Fg8Sa0" * 2,
+            PNS_ENCRYPTION_KEYS=FERNET_KEY,
+            HTTPS="1",
+            ALLOWED_HOSTS="pns.example.com",
+        ),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_pages_carry_a_strict_content_security_policy(client, db):
+    policy = client.get(reverse("login"))["Content-Security-Policy"]
+    assert "default-src 'self'" in policy
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy

@@ -75,6 +75,7 @@ def browser():
 def make_page(browser, live_server):
     """Open a page of the live server at a viewport size; closed after the test."""
     contexts = []
+    blocked = []  # anything our Content-Security-Policy had to block
 
     def make(viewport=DESKTOP, **options):
         context = browser.new_context(
@@ -82,11 +83,19 @@ def make_page(browser, live_server):
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on(
+            "console",
+            lambda message: (
+                "Content Security Policy" in message.text and blocked.append(message.text)
+            ),
+        )
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert blocked == [], "the page needed something the Content-Security-Policy forbids"
 
 
 def ensure_roles() -> None:
