@@ -11,7 +11,9 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from groups import services
@@ -142,6 +144,11 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
     ]
     inlines = [TenantMembershipInline]
     actions = ["test_connections"]
+
+    @method_decorator(sensitive_post_parameters("access_secret"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Error reports of this page (add and change) never show the typed secret.
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request):
         latest_runs = SyncRun.objects.filter(tenant=OuterRef("pk")).order_by("-started_at", "-pk")
