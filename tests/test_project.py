@@ -26,7 +26,9 @@ FERNET_KEY = "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA="
 
 def production_env(**overrides):
     """The environment of a production process: no pytest marker, DEBUG off."""
-    env = {k: v for k, v in os.environ.items() if k not in {"PYTEST_VERSION", "SECRET_KEY"}}
+    # The browser tests' conftest allows the ORM next to Playwright's event loop; never here.
+    test_only = {"PYTEST_VERSION", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in test_only}
     env.update({"DEBUG": "0"})
     env.update(overrides)
     return env
