@@ -25,6 +25,7 @@ demo: $(VENV)/.installed-runtime
 test: $(VENV)/.installed-dev tests/e2e/node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/bandit --quiet --recursive groups pns_admin --exclude groups/migrations
 	DEBUG=1 $(PY) manage.py check --fail-level WARNING
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)

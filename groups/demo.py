@@ -13,7 +13,8 @@ from groups.models import Tenant
 from groups.roles import SUPPORT
 from groups.simulator import AccountSpec
 
-SIMULATOR_SECRET = "sim-secret"  # noqa: S105 - made-up accounts that exist only in the simulator
+# Made-up accounts that exist only in the simulator.
+SIMULATOR_SECRET = "sim-secret"  # noqa: S105  # nosec B105
 
 
 @dataclass(frozen=True)

@@ -411,7 +411,8 @@ class PnsClient:
 
     def _backoff(self, attempt: int) -> float:
         # Exponential backoff with full jitter, so parallel page reads do not retry in step.
-        return random.uniform(0, self.backoff_seconds * 2 ** (attempt - 1))  # noqa: S311
+        # Jitter, not cryptography.
+        return random.uniform(0, self.backoff_seconds * 2 ** (attempt - 1))  # noqa: S311  # nosec B311
 
     @sensitive_variables("secret")
     def _send_once(self, action: str, body: str, body_bytes: bytes, attempt: int) -> dict:

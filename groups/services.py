@@ -60,7 +60,8 @@ def tenant_save(
     if access_secret:
         tenant.set_access_secret(access_secret)
     if not tenant.has_access_secret:
-        raise ValidationError({"access_secret": "An access secret is required."})
+        # A message, not a password.
+        raise ValidationError({"access_secret": "An access secret is required."})  # nosec B105
     tenant.full_clean()
 
     with transaction.atomic():
@@ -196,7 +197,9 @@ def secrets_rotate(*, actor: Any = None) -> int:
     All or nothing: a secret no configured key can read stops the rotation unchanged.
     """
     with transaction.atomic():
-        tenants = list(Tenant.objects.select_for_update().exclude(access_secret_token=""))
+        # "" is "no secret set", not a password.
+        with_secrets = Tenant.objects.exclude(access_secret_token="")  # nosec B106
+        tenants = list(with_secrets.select_for_update())
         for tenant in tenants:
             try:
                 tenant.access_secret_token = encryption.rotate(tenant.access_secret_token)
@@ -486,7 +489,7 @@ def bulk_insert(model: type, fields: list[str], rows: Iterable[tuple]) -> None:
             return
         placeholders = ", ".join(["%s"] * len(fields))
         # Table and column names come from the model, quoted; values are parameters.
-        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608
+        sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"  # noqa: S608  # nosec
         batch = []
         for row in rows:
             batch.append(row)

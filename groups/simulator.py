@@ -176,7 +176,7 @@ class PnsSimulator:
         self._call_numbers = itertools.count(1)
         self._request_ids = itertools.count(1_602_262_837_283_131_392)
         self._lock = threading.RLock()
-        self._rng = random.Random(seed)
+        self._rng = random.Random(seed)  # nosec B311
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -675,7 +675,7 @@ def load_account_specs(path: Path) -> list[AccountSpec]:
 
 def populate(simulator: PnsSimulator, specs: Iterable[AccountSpec], *, seed: int) -> None:
     """Create the accounts; generated data depends only on `seed` and the specs."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # nosec B311
     shared = [random_phone(rng) for _ in range(20)]
     for spec in specs:
         groups = list(spec.fixed_groups)

@@ -34,7 +34,8 @@ if not SECRET_KEY:
             "SECRET_KEY is not set. Production (DEBUG off) needs a long random SECRET_KEY in the "
             "environment or in .env; see .env.example. For a local demo set DEBUG=1 instead."
         )
-    SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"  # noqa: S105
+    # DEBUG and tests only.
+    SECRET_KEY = "django-insecure-local-development-key-never-use-in-production"  # noqa: S105  # nosec B105
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -11,7 +11,8 @@ from groups.simulator import (
     populate,
 )
 
-DEFAULT_SECRET = "sim-secret"  # noqa: S105 - the simulator's own made-up accounts, documented
+# The simulator's own made-up accounts (documented in the README).
+DEFAULT_SECRET = "sim-secret"  # noqa: S105  # nosec B105
 
 
 class Command(BaseCommand):
