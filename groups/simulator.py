@@ -109,6 +109,7 @@ class Fault:
     `drift_total` only hits listGroup pages after the first (offset > 0): it adds a group at
     the front of the account's list before answering, so `total` changes between pages.
     `raw_body` answers HTTP 200 with `body` as it is (for envelopes that break the contract).
+    `offset` limits a fault to the listGroup page at that offset ("HTTP 500 on page 3").
     """
 
     kind: str
@@ -119,6 +120,7 @@ class Fault:
     code: int = 10009
     delay_seconds: float = 0.0
     body: bytes = b""
+    offset: int | None = None  # only listGroup pages at this offset
     hits: int = 0
 
     def matches(self, call_number: int, action: str, body: Mapping[str, Any] | None) -> bool:
@@ -127,6 +129,10 @@ class Fault:
         if self.on_call is not None and self.on_call != call_number:
             return False
         if self.action is not None and self.action != action:
+            return False
+        if self.offset is not None and (
+            not isinstance(body, Mapping) or body.get("offset") != self.offset
+        ):
             return False
         if self.kind == "drift_total":
             offset = body.get("offset") if isinstance(body, Mapping) else None
