@@ -150,6 +150,8 @@ def groups_matching(
 def group_in_snapshot(*, snapshot: Snapshot | None, group_id: str) -> NumberGroup:
     if snapshot is None:
         raise Http404("This tenant has no snapshot yet.")
+    if "\x00" in group_id:  # no group has one, and PostgreSQL refuses to look it up
+        raise Http404("No such group.")
     group = NumberGroup.objects.filter(snapshot=snapshot, group_id=group_id).first()
     if group is None:
         raise Http404("No such group.")
