@@ -435,7 +435,10 @@ PHONE_LIST = re.compile(r"[0-9,]*")
 GROUP_EXPORT_FIELDS = ("group_id", "name", "customer_id", "remark", "phone_count", "phones_text")
 
 
-def group_export_rows(*, tenant: Tenant, groups: QuerySet, synced_at: str) -> Iterator[tuple]:
+def group_export_rows(
+    *, tenant: Tenant, groups: QuerySet, snapshot: Snapshot | None
+) -> Iterator[tuple]:
+    synced_at = _iso(snapshot.taken_at if snapshot else None)
     for row in groups.values_list(*GROUP_EXPORT_FIELDS).iterator(chunk_size=2000):
         yield (tenant.name, *row, synced_at)
 

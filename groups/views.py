@@ -288,9 +288,8 @@ def _cell_preparers(fmt: str):
 @export_permission_required
 def groups_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse:
     snapshot = selectors.tenant_freshness(tenant).snapshot
-    synced_at = timezone.localtime(snapshot.taken_at).isoformat() if snapshot else ""
     rows = selectors.group_export_rows(
-        tenant=tenant, groups=_listed_groups(request, tenant, snapshot), synced_at=synced_at
+        tenant=tenant, groups=_listed_groups(request, tenant, snapshot), snapshot=snapshot
     )
     return _download(
         request,

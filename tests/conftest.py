@@ -1,3 +1,4 @@
+import importlib
 import logging
 import random
 
@@ -8,6 +9,7 @@ from django.test import Client
 
 from groups.models import Tenant, TenantMembership
 from groups.nxcloud import PnsClient
+from groups.roles import SUPPORT, TENANT_ADMINS
 from groups.simulator import PnsSimulator, SimGroup, generate_groups
 
 ACCESS_KEY = "test-ak-7a3f"
@@ -179,6 +181,19 @@ def create_user(username, *, roles=(), perms=(), tenants=(), staff=False, superu
     for tenant in tenants:
         TenantMembership.objects.create(user=user, tenant=tenant)
     return user
+
+
+def ensure_roles() -> None:
+    """The roles the migrations make. Tests on a transactional database empty every table
+    after them, so the next one makes the roles again, as the migrations define them."""
+    migration = importlib.import_module("groups.migrations.0002_roles")
+    support, _ = Group.objects.get_or_create(name=SUPPORT)
+    support.permissions.add(Permission.objects.get(codename="export_numbers"))
+    tenant_admins, _ = Group.objects.get_or_create(name=TENANT_ADMINS)
+    for app_label, codename in migration.TENANT_ADMIN_PERMISSIONS:
+        tenant_admins.permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename)
+        )
 
 
 def log_in(client, username, password=PASSWORD, **extra):

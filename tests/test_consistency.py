@@ -11,8 +11,7 @@ from django.db import connection
 from groups.roles import SUPPORT
 from groups.services import sync_tenant
 from groups.simulator import SimGroup, generate_groups
-from tests.conftest import ACCESS_KEY, ACCESS_SECRET, create_tenant, create_user
-from tests.e2e.conftest import ensure_roles
+from tests.conftest import ACCESS_KEY, ACCESS_SECRET, create_tenant, create_user, ensure_roles
 
 REFRESHES = 20
 ANCHOR = "85235753351"

@@ -4,7 +4,6 @@ Skipped, with the reason in pytest's summary, when Chromium is not installed —
 E2E_REQUIRED=1 (CI), where a missing browser is a failure.
 """
 
-import importlib
 import os
 import random
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 from groups.models import Tenant
 from groups.roles import SUPPORT, TENANT_ADMINS
 from groups.simulator import SimGroup, generate_groups
-from tests.conftest import KNOWN_SECRETS, create_tenant, create_user
+from tests.conftest import KNOWN_SECRETS, create_tenant, create_user, ensure_roles
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 # Without these Chromium keeps calling home on a closed network (and as root needs no sandbox).
@@ -96,21 +95,6 @@ def make_page(browser, live_server):
     for context in contexts:
         context.close()
     assert blocked == [], "the page needed something the Content-Security-Policy forbids"
-
-
-def ensure_roles() -> None:
-    """The roles the migrations make. Tests on a transactional database empty every table
-    after them, so the next one makes the roles again, as the migrations define them."""
-    from django.contrib.auth.models import Group, Permission
-
-    migration = importlib.import_module("groups.migrations.0002_roles")
-    support, _ = Group.objects.get_or_create(name=SUPPORT)
-    support.permissions.add(Permission.objects.get(codename="export_numbers"))
-    tenant_admins, _ = Group.objects.get_or_create(name=TENANT_ADMINS)
-    for app_label, codename in migration.TENANT_ADMIN_PERMISSIONS:
-        tenant_admins.permissions.add(
-            Permission.objects.get(content_type__app_label=app_label, codename=codename)
-        )
 
 
 @pytest.fixture
