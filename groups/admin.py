@@ -2,13 +2,15 @@ import json
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, OuterRef, Subquery
 from django.http import HttpRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -272,6 +274,17 @@ class PnsUserAdmin(MembershipAuditMixin, UserAdmin):
 # --- audit log ------------------------------------------------------------------------------
 
 
+class DateHierarchyChangeList(ChangeList):
+    """Django's changelist takes a date-hierarchy year past datetime's range (…?at__year=
+    2147483648) for a server error; like any other bad filter, it is one."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except OverflowError as error:
+            raise IncorrectLookupParameters(error) from error
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: events are written by the application, never by hand."""
@@ -286,6 +299,9 @@ class AuditEventAdmin(admin.ModelAdmin):
     def summary(self, event: AuditEvent) -> str:
         text = "; ".join(f"{key}: {value}" for key, value in event.details.items())
         return text if len(text) <= 140 else text[:139] + "…"
+
+    def get_changelist(self, request, **kwargs):
+        return DateHierarchyChangeList
 
     def has_add_permission(self, request):
         return False
@@ -310,7 +326,11 @@ class AuditEventAdmin(admin.ModelAdmin):
         """The changelist's rows with its current filters, search and ordering, as CSV."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        events = self.get_changelist_instance(request).get_queryset(request)
+        try:
+            events = self.get_changelist_instance(request).get_queryset(request)
+        except IncorrectLookupParameters:
+            message = "The filters in this address are not valid for the audit log."
+            return render(request, "400.html", {"message": message}, status=400)
         rows = (
             (
                 e.at.isoformat(),

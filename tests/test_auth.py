@@ -165,3 +165,9 @@ def test_the_audit_log_exports_the_filtered_rows_as_csv(client, auditor, helper)
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == ["at", "username", "ip", "action", "tenant", "details"]
     assert [row[1:5] for row in rows[1:]] == [["'=cmd|calc", "127.0.0.1", "login_failed", ""]]
+
+
+def test_an_audit_download_with_broken_filters_is_a_400_that_says_so(client, auditor):
+    response = client.get("/admin/groups/auditevent/export.csv?at__year=")
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert b"The filters in this address are not valid for the audit log." in response.content

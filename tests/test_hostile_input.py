@@ -1,15 +1,21 @@
 """Whatever arrives in a URL or a form: never a server error, and oversize input is refused
 with a message. Property-based: hypothesis invents the input."""
 
+import csv
+import io
 from http import HTTPStatus
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from openpyxl import load_workbook
 
+from groups.models import Tenant
 from groups.roles import SUPPORT
 from groups.services import sync_tenant
+from groups.simulator import SimGroup
 from tests.conftest import ACCESS_KEY, ACCESS_SECRET, create_tenant, create_user
 
 # Text as people and attackers type it: any unicode, control characters, SQL and HTML bits.
@@ -107,3 +113,167 @@ def test_the_tenant_admin_form_never_fails(
         },
     )
     assert_not_a_server_error(response)
+
+
+@pytest.fixture
+def tenant_admin_client(db, client):
+    from groups.roles import TENANT_ADMINS
+
+    client.force_login(create_user("keeper", roles=[TENANT_ADMINS], staff=True))
+    return client
+
+
+@pytest.fixture
+def someone(db):
+    """The user the admin forms below edit (hypothesis reuses it across examples)."""
+    return create_user("someone")
+
+
+@fuzz
+@given(username=anything, password1=anything, password2=anything, usable=anything)
+def test_the_user_add_form_never_fails(tenant_admin_client, username, password1, password2, usable):
+    response = tenant_admin_client.post(
+        reverse("admin:auth_user_add"),
+        {
+            "username": username,
+            "usable_password": usable,
+            "password1": password1,
+            "password2": password2,
+            "memberships-TOTAL_FORMS": "0",
+            "memberships-INITIAL_FORMS": "0",
+        },
+    )
+    assert_not_a_server_error(response)
+
+
+@fuzz
+@given(
+    username=anything,
+    email=anything,
+    first_name=anything,
+    role=anything,
+    tenant=anything,
+    total_forms=anything,
+    is_superuser=anything,
+)
+def test_the_user_change_form_never_fails(
+    tenant_admin_client,
+    someone,
+    username,
+    email,
+    first_name,
+    role,
+    tenant,
+    total_forms,
+    is_superuser,
+):
+    response = tenant_admin_client.post(
+        reverse("admin:auth_user_change", args=[someone.pk]),
+        {
+            "username": username,
+            "email": email,
+            "first_name": first_name,
+            "last_name": first_name,
+            "is_active": "on",
+            "is_superuser": is_superuser,
+            "groups": role,
+            "memberships-TOTAL_FORMS": total_forms,
+            "memberships-INITIAL_FORMS": "0",
+            "memberships-0-tenant": tenant,
+        },
+    )
+    assert_not_a_server_error(response)
+    someone.refresh_from_db()
+    assert not someone.is_superuser  # a tenant admin cannot make one, whatever is posted
+
+
+@fuzz
+@given(password1=anything, password2=anything)
+def test_the_admin_password_form_never_fails(tenant_admin_client, someone, password1, password2):
+    response = tenant_admin_client.post(
+        reverse("admin:auth_user_password_change", args=[someone.pk]),
+        {"password1": password1, "password2": password2, "usable_password": "true"},
+    )
+    assert_not_a_server_error(response)
+
+
+@fuzz
+@given(q=anything, action=anything, date=anything, order=anything, page=anything)
+@example(q="", action="", date="2147483648", order="", page="")  # was a 500: a year past 9999
+def test_admin_lists_and_the_audit_download_never_fail(
+    superuser_client, q, action, date, order, page
+):
+    params = {"q": q, "o": order, "p": page}
+    for url in (reverse("admin:auth_user_changelist"), reverse("admin:groups_tenant_changelist")):
+        assert_not_a_server_error(superuser_client.get(url, params))
+    audit = {**params, "action__exact": action, "at__gte": date, "at__year": date}
+    assert_not_a_server_error(
+        superuser_client.get(reverse("admin:groups_auditevent_changelist"), audit)
+    )
+    assert_not_a_server_error(
+        superuser_client.get(reverse("admin:groups_auditevent_export"), audit)
+    )
+
+
+@fuzz
+@given(username=anything, password=anything)
+def test_the_login_form_never_fails(db, username, password):
+    from django.test import Client
+
+    response = Client().post("/accounts/login/", {"username": username, "password": password})
+    assert_not_a_server_error(response)
+
+
+# --- hostile data from NXCloud itself ---------------------------------------------------------
+
+HOSTILE_REMARK = (
+    "=cmd|' /C calc'!A0 \"quoted\" 'single' <img src=x onerror=alert(1)> 中文 ü \u202eevil\n" * 200
+)[:10_000]
+HOSTILE_GROUP = SimGroup(
+    "h" * 32,
+    '<script>alert("name")</script>',
+    "+cus'\"",
+    HOSTILE_REMARK,
+    ["85235753351", "6591234567"],
+)
+
+
+@pytest.fixture
+def hostile(logged_in, account):
+    account.groups[HOSTILE_GROUP.group_id] = HOSTILE_GROUP
+    tenant = Tenant.objects.get(slug="sim")
+    assert sync_tenant(tenant).status == "ok"
+    return logged_in
+
+
+def test_hostile_text_from_nxcloud_renders_escaped_everywhere(hostile):
+    group_url = reverse("group_detail", args=["sim", HOSTILE_GROUP.group_id])
+    pages = {
+        "group list": hostile.get("/t/sim/").content.decode(),
+        "group page": hostile.get(group_url).content.decode(),
+        "search": hostile.get("/search/", {"q": "6591234567"}).content.decode(),
+    }
+    for where, page in pages.items():
+        assert "<script>alert" not in page, where
+        assert "&lt;script&gt;alert(&quot;name&quot;)&lt;/script&gt;" in page, where
+        assert "<img src=x" not in page, where
+    # The group page shows all 10,000 characters, escaped; the list shows the start.
+    escaped_remark = escape(HOSTILE_REMARK).replace("\n", "<br>")
+    assert escaped_remark.removesuffix("<br>") in pages["group page"]
+    assert escape(HOSTILE_REMARK[:60]) in pages["group list"]
+    assert escape(HOSTILE_REMARK[:5_000]) not in pages["group list"]
+
+
+def test_hostile_text_from_nxcloud_is_neutralised_in_downloads(hostile):
+    response = hostile.get("/t/sim/groups.csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    row = next(row for row in rows if row[1] == HOSTILE_GROUP.group_id)
+    assert row[2] == HOSTILE_GROUP.name  # "<" starts no formula: left as it is
+    assert row[3] == "'" + HOSTILE_GROUP.customer_id
+    assert row[4] == "'" + HOSTILE_REMARK  # all 10,000 characters, newlines included
+
+    response = hostile.get("/t/sim/groups.xlsx")
+    sheet = load_workbook(io.BytesIO(b"".join(response.streaming_content))).active
+    cells = next(row for row in sheet.iter_rows() if row[1].value == HOSTILE_GROUP.group_id)
+    assert cells[4].value == HOSTILE_REMARK and cells[4].data_type == "s"
+    assert cells[3].value == HOSTILE_GROUP.customer_id and cells[3].data_type == "s"
