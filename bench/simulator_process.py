@@ -11,10 +11,13 @@ ACCESS_KEY = "sim-ak-1"
 SECRET = "bench-secret"  # noqa: S105 - the simulator's made-up account
 
 
-def start_simulator(*, groups: int, phones: int, latency_ms: int) -> tuple[subprocess.Popen, str]:
-    """One generated account (ACCESS_KEY / SECRET); returns the process and the API URL."""
+def start_simulator(
+    *, groups: int, phones: int, latency_ms: int, count: int = 1
+) -> tuple[subprocess.Popen, str]:
+    """`count` generated accounts (sim-ak-1 … with SECRET; the first is ACCESS_KEY), each of
+    `groups` groups and `phones` numbers; returns the process and the API URL."""
     arguments = [
-        "--port", "0", "--count", "1", "--groups", str(groups), "--phones", str(phones),
+        "--port", "0", "--count", str(count), "--groups", str(groups), "--phones", str(phones),
         "--secret", SECRET, "--latency-ms", str(latency_ms),
     ]  # fmt: skip
     process = subprocess.Popen(  # noqa: S603 - our own manage.py
