@@ -48,7 +48,7 @@ def main() -> None:
         PNS_SYNC_HEARTBEAT_TIMEOUT=str(HEARTBEAT_TIMEOUT),
         PNS_READ_TIMEOUT="0.3",
         PNS_RETRY_BACKOFF="0.01",
-        PNS_REFRESH_IN_BACKGROUND="0",
+        TASK_BACKEND="immediate",
     )
     environment = prepare_django(args.database)
     logging.disable(logging.WARNING)  # the drill's failures are expected: their warnings are noise

@@ -184,6 +184,7 @@ class SyncRun(models.Model):
     """One refresh of a tenant's snapshot from NXCloud: who asked, how it went, how long."""
 
     class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
         OK = "ok", "OK"
         FAILED = "failed", "Failed"
@@ -199,6 +200,7 @@ class SyncRun(models.Model):
         blank=True,
         related_name="+",
     )
+    # When it was asked for; when a task worker began it, for a run that was queued first.
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Bumped while the run works; a running run whose heartbeat stopped is a dead one.
@@ -218,16 +220,21 @@ class SyncRun(models.Model):
         ordering = ["-started_at", "-id"]
         indexes = [models.Index(fields=["tenant", "status", "-started_at"])]
         constraints = [
-            # The database itself refuses a second running refresh of one tenant.
+            # The database itself refuses a second queued or running refresh of one tenant.
             models.UniqueConstraint(
                 fields=["tenant"],
-                condition=models.Q(status="running"),
-                name="one_running_sync_per_tenant",
+                condition=models.Q(status__in=["queued", "running"]),
+                name="one_active_sync_per_tenant",
             )
         ]
 
     def __str__(self) -> str:
         return f"{self.tenant} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def is_active(self) -> bool:
+        """Queued or running (it may still have died: see services.sync_run_is_stalled)."""
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING)
 
     @property
     def duration_ms(self) -> int | None:

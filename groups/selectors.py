@@ -27,7 +27,7 @@ from groups.phones import (
     regions_of,
     split_entries,
 )
-from groups.services import sync_run_is_stalled
+from groups.services import stalled_run_message, sync_run_is_stalled
 
 # The group list's sort keys: what a URL may say → the ordering it means.
 GROUP_SORTS = {
@@ -52,9 +52,10 @@ class Freshness:
     latest_run: SyncRun | None
 
     @property
-    def running(self) -> SyncRun | None:
+    def in_progress(self) -> SyncRun | None:
+        """The latest refresh, while it is queued or running (and alive)."""
         run = self.latest_run
-        if run is not None and run.status == SyncRun.Status.RUNNING:
+        if run is not None and run.is_active:
             return None if sync_run_is_stalled(run) else run
         return None
 
@@ -67,6 +68,13 @@ class Freshness:
         if run.status == SyncRun.Status.FAILED or sync_run_is_stalled(run):
             return run
         return None
+
+    @property
+    def failure_message(self) -> str:
+        failure = self.failure
+        if failure is None:
+            return ""
+        return failure.error_message or stalled_run_message(failure)
 
     @property
     def updated_at(self) -> datetime | None:
@@ -119,6 +127,43 @@ def tenant_overview(user) -> list[OverviewRow]:
     )
     healthy = [row for row in rows if row.freshness.problem_at is None]
     return with_problems + healthy
+
+
+@dataclass(frozen=True)
+class ScheduledRefresh:
+    """When the scheduler will next refresh a tenant (None: one is under way)."""
+
+    tenant: Tenant
+    due_at: datetime | None
+    failures_in_a_row: int
+
+
+def refresh_schedule() -> list[ScheduledRefresh]:
+    """Every active tenant with the time of its next scheduled refresh: when its snapshot
+    turns PNS_REFRESH_INTERVAL old (at once when it has none); after failures in a row,
+    the interval doubles with each (up to PNS_REFRESH_MAX_BACKOFF) from the last one."""
+    schedule = []
+    interval, longest = settings.PNS_REFRESH_INTERVAL, settings.PNS_REFRESH_MAX_BACKOFF
+    for tenant in Tenant.objects.filter(is_active=True).select_related("current_snapshot"):
+        recent = list(tenant.sync_runs.order_by("-started_at", "-pk")[:12])
+        if recent and recent[0].is_active and not sync_run_is_stalled(recent[0]):
+            schedule.append(ScheduledRefresh(tenant, None, 0))
+            continue
+        failures = 0
+        for run in recent:
+            if run.status == SyncRun.Status.OK:
+                break
+            failures += 1
+        if failures:
+            last = recent[0]
+            wait = min(interval * 2 ** (failures - 1), longest)
+            due_at = (last.finished_at or last.heartbeat_at) + wait
+        elif tenant.current_snapshot is None:
+            due_at = tenant.created_at  # never read: due since it was added
+        else:
+            due_at = tenant.current_snapshot.taken_at + interval
+        schedule.append(ScheduledRefresh(tenant, due_at, failures))
+    return schedule
 
 
 def groups_matching(

@@ -5,7 +5,6 @@ validated the same way and lands in the audit log.
 """
 
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -246,12 +245,18 @@ def sync_tenant(
     return sync_wait(run, timeout=wait_seconds)
 
 
-def sync_claim(*, tenant: Tenant, trigger: str = "", user: Any = None) -> tuple[SyncRun, bool]:
-    """Start a refresh run for `tenant`, or find the one already running: (run, started).
+ACTIVE_STATUSES = (SyncRun.Status.QUEUED, SyncRun.Status.RUNNING)
+
+
+def sync_claim(
+    *, tenant: Tenant, trigger: str = "", user: Any = None, queued: bool = False
+) -> tuple[SyncRun, bool]:
+    """Start a refresh run for `tenant` (running now, or `queued` for a task worker), or find
+    the one already queued or running: (run, started).
 
     The claim is serialized per tenant by the database (a row lock on PostgreSQL, the writer
-    lock on SQLite, and a unique constraint on running runs everywhere). A running run whose
-    heartbeat stopped — its process died — is marked failed and replaced.
+    lock on SQLite, and a unique constraint on active runs everywhere). An active run whose
+    process died, or that no worker took, is marked failed and replaced.
     """
     trigger = trigger or (user.get_username() if user is not None else "system")
     asked_at = timezone.now()
@@ -259,34 +264,59 @@ def sync_claim(*, tenant: Tenant, trigger: str = "", user: Any = None) -> tuple[
         with transaction.atomic():
             Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
             latest = SyncRun.objects.filter(tenant=tenant).order_by("-started_at", "-pk").first()
-            if latest is not None and latest.status == SyncRun.Status.RUNNING:
+            if latest is not None and latest.is_active:
                 if not sync_run_is_stalled(latest):
                     return latest, False
                 _fail_stalled(latest)
             elif latest is not None and latest.finished_at and latest.finished_at >= asked_at:
                 # It finished while we waited for the lock: that read answers this request.
                 return latest, False
-            run = SyncRun.objects.create(tenant=tenant, trigger=trigger[:150], triggered_by=user)
+            run = SyncRun.objects.create(
+                tenant=tenant,
+                trigger=trigger[:150],
+                triggered_by=user,
+                status=SyncRun.Status.QUEUED if queued else SyncRun.Status.RUNNING,
+            )
     except IntegrityError:
         # Another process claimed it between our check and our insert.
-        running = SyncRun.objects.get(tenant=tenant, status=SyncRun.Status.RUNNING)
-        return running, False
+        active = SyncRun.objects.get(tenant=tenant, status__in=ACTIVE_STATUSES)
+        return active, False
     return run, True
 
 
 def sync_run_is_stalled(run: SyncRun) -> bool:
-    """A running run whose heartbeat stopped: its process died or hangs."""
-    limit = timedelta(seconds=settings.PNS_SYNC_HEARTBEAT_TIMEOUT)
-    return run.status == SyncRun.Status.RUNNING and run.heartbeat_at < timezone.now() - limit
+    """A running run whose heartbeat stopped (its process died or hangs), or a queued run no
+    task worker started in time."""
+    now = timezone.now()
+    if run.status == SyncRun.Status.RUNNING:
+        return run.heartbeat_at < now - timedelta(seconds=settings.PNS_SYNC_HEARTBEAT_TIMEOUT)
+    if run.status == SyncRun.Status.QUEUED:
+        return run.started_at < now - settings.PNS_QUEUE_TIMEOUT
+    return False
 
 
-def _fail_stalled(run: SyncRun) -> None:
-    run.status = SyncRun.Status.FAILED
-    run.finished_at = run.heartbeat_at
-    run.error_message = (
+def stalled_run_message(run: SyncRun) -> str:
+    """Why a stalled run (see sync_run_is_stalled) was given up."""
+    if run.status == SyncRun.Status.QUEUED:
+        minutes = int(settings.PNS_QUEUE_TIMEOUT.total_seconds() // 60)
+        return (
+            f"No task worker started this refresh within {minutes} minutes, so it was "
+            "abandoned. Is the worker (manage.py db_worker) running? The previous snapshot "
+            "was kept."
+        )
+    return (
         "This refresh stopped answering (its process was stopped or restarted) and was "
         "abandoned. The previous snapshot was kept."
     )
+
+
+def _fail_stalled(run: SyncRun) -> None:
+    run.error_message = stalled_run_message(run)
+    if run.status == SyncRun.Status.QUEUED:
+        run.finished_at = timezone.now()
+    else:
+        run.finished_at = run.heartbeat_at
+    run.status = SyncRun.Status.FAILED
     run.save(update_fields=["status", "finished_at", "error_message"])
     logger.warning("sync %s: run %s stalled; marked failed", run.tenant.slug, run.pk)
 
@@ -296,11 +326,34 @@ def sync_wait(run: SyncRun, *, timeout: float = 600, poll_seconds: float = 0.5) 
     deadline = time.monotonic() + timeout
     while True:
         run.refresh_from_db()
-        if run.status != SyncRun.Status.RUNNING or sync_run_is_stalled(run):
+        if not run.is_active or sync_run_is_stalled(run):
             return run
         if time.monotonic() >= deadline:
             return run
         time.sleep(poll_seconds)
+
+
+def sync_execute_queued(run_pk: int) -> str:
+    """Do a queued run (the refresh task): mark it running, then execute it. Returns the
+    run's final status, or "skipped" when it is no longer queued (abandoned meanwhile)."""
+    now = timezone.now()
+    begun = SyncRun.objects.filter(pk=run_pk, status=SyncRun.Status.QUEUED).update(
+        status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not begun:
+        logger.info("sync run %s: no longer queued; skipped", run_pk)
+        return "skipped"
+    run = SyncRun.objects.select_related("tenant").get(pk=run_pk)
+    try:
+        return sync_execute(run).status
+    except Exception as error:
+        SyncRun.objects.filter(pk=run_pk, status=SyncRun.Status.RUNNING).update(
+            status=SyncRun.Status.FAILED,
+            finished_at=timezone.now(),
+            error_message=f"The refresh failed unexpectedly ({type(error).__name__}); the "
+            "previous snapshot was kept. The error is in the server log.",
+        )
+        raise
 
 
 def sync_execute(run: SyncRun, progress: ProgressCallback | None = None) -> SyncRun:
@@ -503,36 +556,41 @@ def bulk_insert(model: type, fields: list[str], rows: Iterable[tuple]) -> None:
 def refresh_start(
     *, tenant: Tenant, user: Any = None, trigger: str = "", request: HttpRequest | None = None
 ) -> tuple[SyncRun, bool]:
-    """Start a refresh from a page: claimed now, done in a background thread so the page
-    can show its progress (or inline when PNS_REFRESH_IN_BACKGROUND is off)."""
-    run, started = sync_claim(tenant=tenant, trigger=trigger, user=user)
+    """Ask for a refresh from a page or the scheduler: a queued run, done by the refresh task
+    (settings.TASKS: a worker, a thread, or right now). Returns (run as it is now, started)."""
+    from groups.tasks import refresh_tenant
+
+    run, started = sync_claim(tenant=tenant, trigger=trigger, user=user, queued=True)
     if not started:
         return run, False
     record_event(
         Action.REFRESH_REQUESTED, request=request, user=user, tenant=tenant, trigger=run.trigger
     )
-    if settings.PNS_REFRESH_IN_BACKGROUND:
-        threading.Thread(
-            target=_execute_in_background,
-            args=(run.pk,),
-            name=f"refresh-{tenant.slug}",
-            daemon=True,
-        ).start()
-    else:
-        run = sync_execute(run)
+    try:
+        refresh_tenant.enqueue(run.pk)
+    except Exception as error:
+        logger.exception("sync %s: queueing the refresh failed", tenant.slug)
+        _finish_failed(run, error, upstream_started=None)
+        run.error_message = (
+            f"The refresh could not be queued ({type(error).__name__}); the previous snapshot "
+            "was kept. The error is in the server log."
+        )
+        run.save(update_fields=["error_message"])
+    run.refresh_from_db()
     return run, True
 
 
-def _execute_in_background(run_pk: int) -> None:
-    try:
-        sync_execute(SyncRun.objects.select_related("tenant").get(pk=run_pk))
-    except Exception as error:
-        logger.exception("sync run %s: unexpected failure", run_pk)
-        SyncRun.objects.filter(pk=run_pk, status=SyncRun.Status.RUNNING).update(
-            status=SyncRun.Status.FAILED,
-            finished_at=timezone.now(),
-            error_message=f"The refresh failed unexpectedly ({type(error).__name__}); the "
-            "previous snapshot was kept. The error is in the server log.",
-        )
-    finally:
-        connection.close()
+def refresh_scheduled() -> list[SyncRun]:
+    """Start the refreshes the schedule says are due (selectors.refresh_schedule); returns
+    the runs started. Safe to run from several processes: claims are per tenant."""
+    from groups.selectors import refresh_schedule
+
+    now = timezone.now()
+    started_runs = []
+    for entry in refresh_schedule():
+        if entry.due_at is None or entry.due_at > now:
+            continue
+        run, started = refresh_start(tenant=entry.tenant, trigger="scheduler")
+        if started:
+            started_runs.append(run)
+    return started_runs

@@ -65,6 +65,7 @@ def tenant_detail(request: HttpRequest, tenant: Tenant) -> HttpResponse:
             trigger=f"first visit by {request.user.get_username()}",
             request=request,
         )
+        tenant.refresh_from_db(fields=["current_snapshot"])  # done already, when run inline
         freshness = selectors.tenant_freshness(tenant)
 
     form = GroupListForm(request.GET)
@@ -101,7 +102,7 @@ def tenant_freshness(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         return redirect(tenant.get_absolute_url())
     freshness = selectors.tenant_freshness(tenant)
     response = render(request, "groups/_freshness.html", {"tenant": tenant, "freshness": freshness})
-    if freshness.running is None:
+    if freshness.in_progress is None:
         response["HX-Refresh"] = "true"
     return response
 

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "django_htmx",
+    "django_tasks_db",
     "groups",
 ]
 
@@ -231,6 +232,23 @@ LOGGING = {
     },
 }
 
+# --- Background tasks (django.tasks) ----------------------------------------------------------
+# Refreshes run as tasks. "thread" (the embedded default): a thread of the web process, so a
+# page can follow the progress without a worker to run. "database": django-tasks-db's queue in
+# the database, run by `manage.py db_worker` (production, several app instances).
+# "immediate": in the request itself (tests).
+TASK_BACKENDS = {
+    "thread": "groups.task_backends.ThreadBackend",
+    "database": "django_tasks_db.DatabaseBackend",
+    "immediate": "django.tasks.backends.immediate.ImmediateBackend",
+}
+TASK_BACKEND = env.str("TASK_BACKEND", default="immediate" if TESTING else "thread")
+if TASK_BACKEND not in TASK_BACKENDS:
+    raise ImproperlyConfigured(
+        f"TASK_BACKEND={TASK_BACKEND!r} is not one of: {', '.join(TASK_BACKENDS)}."
+    )
+TASKS = {"default": {"BACKEND": TASK_BACKENDS[TASK_BACKEND]}}
+
 # --- NXCloud PNS ---------------------------------------------------------------------------
 PNS_DEFAULT_API_URL = "https://number.nxcloud.com/api/pns/"
 # (connect, read) seconds for every NXCloud call.
@@ -245,8 +263,12 @@ PNS_RETRY_BACKOFF = env.float("PNS_RETRY_BACKOFF", default=0.5)
 PNS_SYNC_HEARTBEAT_TIMEOUT = env.int("PNS_SYNC_HEARTBEAT_TIMEOUT", default=180)
 # Pages warn when a tenant's snapshot is older than this many minutes.
 PNS_STALE_AFTER = timedelta(minutes=env.int("PNS_STALE_AFTER", default=15))
-# Refreshes started from a page run in a background thread, so the page can show progress.
-PNS_REFRESH_IN_BACKGROUND = env.bool("PNS_REFRESH_IN_BACKGROUND", default=True)
+# A queued refresh that no task worker has started for this many minutes is abandoned.
+PNS_QUEUE_TIMEOUT = timedelta(minutes=env.int("PNS_QUEUE_TIMEOUT", default=30))
+# `manage.py pns_scheduler` refreshes a tenant whose snapshot is older than this (minutes)...
+PNS_REFRESH_INTERVAL = timedelta(minutes=env.int("PNS_REFRESH_INTERVAL", default=10))
+# ...and waits twice as long after each failure in a row, up to this (minutes).
+PNS_REFRESH_MAX_BACKOFF = timedelta(minutes=env.int("PNS_REFRESH_MAX_BACKOFF", default=360))
 # Fernet keys for access secrets at rest, newest first (`manage.py pns_rotate_keys`).
 PNS_ENCRYPTION_KEYS = env.list("PNS_ENCRYPTION_KEYS", default=[])
 # `make demo` prints a fresh random password unless this is set.

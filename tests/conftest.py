@@ -77,13 +77,15 @@ def secrets_never_leak(monkeypatch):
 # --- speed ----------------------------------------------------------------------------------
 
 
+THREAD_TASKS = {"default": {"BACKEND": "groups.task_backends.ThreadBackend"}}
+
+
 @pytest.fixture(autouse=True)
 def test_settings(settings):
     # Tests create many users; production keeps Django's slow, strong default.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    # Refreshes run inline, inside the test's transaction; tests of the background thread
-    # turn this back on with a transactional database.
-    settings.PNS_REFRESH_IN_BACKGROUND = False
+    # Refresh tasks run inline (TASK_BACKEND is "immediate" under pytest), inside the test's
+    # transaction; tests of background refreshes set THREAD_TASKS on a transactional database.
     settings.PNS_RETRY_BACKOFF = 0.01
 
 

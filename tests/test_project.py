@@ -4,11 +4,7 @@ import io
 import os
 import re
 import socket
-import subprocess
-import sys
-import time
 from http import HTTPStatus
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,30 +15,9 @@ from django.test import override_settings
 from django.urls import reverse
 
 from tests.conftest import log_in
+from tests.servers import PROJECT_DIR, free_port, production_env, run_manage, start_gunicorn
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 FERNET_KEY = "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA="
-
-
-def production_env(**overrides):
-    """The environment of a production process: no pytest marker, DEBUG off."""
-    # The browser tests' conftest allows the ORM next to Playwright's event loop; never here.
-    test_only = {"PYTEST_VERSION", "SECRET_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
-    env = {k: v for k, v in os.environ.items() if k not in test_only}
-    env.update({"DEBUG": "0"})
-    env.update(overrides)
-    return env
-
-
-def run_manage(*arguments, env, timeout=60):
-    return subprocess.run(  # noqa: S603 - our own manage.py
-        [sys.executable, "manage.py", *arguments],
-        cwd=PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 # --- pages ----------------------------------------------------------------------------------
@@ -226,12 +201,6 @@ def test_the_demo_refuses_to_run_without_debug(db):
 # --- serving in production ------------------------------------------------------------------
 
 
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_gunicorn_serves_the_app_and_hashed_compressed_static_files(tmp_path):
     env = production_env(
         SECRET_KEY="x" * 60,
@@ -242,26 +211,10 @@ def test_gunicorn_serves_the_app_and_hashed_compressed_static_files(tmp_path):
     )
     collected = run_manage("collectstatic", "--noinput", env=env)
     assert collected.returncode == 0, collected.stderr
-    gunicorn = Path(sys.executable).with_name("gunicorn")
-    server = subprocess.Popen(  # noqa: S603 - our own app
-        [str(gunicorn), "pns_admin.wsgi"],
-        cwd=PROJECT_DIR,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_gunicorn(env)
     base = f"http://{env['GUNICORN_BIND']}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                health = requests.get(f"{base}/healthz", timeout=2)
-                break
-            except requests.ConnectionError:
-                assert server.poll() is None, server.stdout.read()
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.2)
+        health = requests.get(f"{base}/healthz", timeout=5)
         assert (health.status_code, health.text) == (200, "ok")
 
         login = requests.get(f"{base}/accounts/login/", timeout=5)

@@ -13,7 +13,7 @@ import pytest
 from groups.models import Tenant
 from groups.roles import SUPPORT, TENANT_ADMINS
 from groups.simulator import SimGroup, generate_groups
-from tests.conftest import KNOWN_SECRETS, create_tenant, create_user, ensure_roles
+from tests.conftest import KNOWN_SECRETS, THREAD_TASKS, create_tenant, create_user, ensure_roles
 
 CHROMIUM = os.environ.get("E2E_CHROMIUM", "/usr/bin/chromium")
 # Without these Chromium keeps calling home on a closed network (and as root needs no sandbox).
@@ -101,7 +101,7 @@ def make_page(browser, live_server):
 def world(transactional_db, simulator, settings):
     """Two tenants on the simulator (one big enough to page and to show progress), a support
     user granted the first, and a tenant admin."""
-    settings.PNS_REFRESH_IN_BACKGROUND = True
+    settings.TASKS = THREAD_TASKS
     ensure_roles()
     big = generate_groups(random.Random(11), groups=2_400, phones=24_000)
     big.insert(0, SimGroup("a" * 32, "Front desk", "cus_1", "Main line\nsecond line",

@@ -2,8 +2,10 @@
 
 Starts the PNS simulator in this process, points three demo tenants at it, gives the demo
 users fresh passwords, prints how to log in, then serves the dashboard with Django's
-development server.
+development server while the scheduler (a thread here) keeps the tenants fresh.
 """
+
+import threading
 
 from django.conf import settings
 from django.core.management import call_command
@@ -52,6 +54,10 @@ class Command(BaseCommand):
         self.stdout.write(f"  Simulator:  {simulator.url} ({len(simulator.accounts)} accounts)")
         self._print_logins(logins)
         self.stdout.write("Passwords are new on every start. Press Ctrl+C to stop.\n")
+        # The scheduler keeps the demo tenants fresh (the first pass reads them all).
+        threading.Thread(
+            target=call_command, args=("pns_scheduler",), name="pns-scheduler", daemon=True
+        ).start()
         try:
             call_command("runserver", options["addrport"], use_reloader=False)
         finally:
