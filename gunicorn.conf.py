@@ -19,3 +19,12 @@ loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Searches are GET requests so that results can be bookmarked; pasted lists make long URLs.
 limit_request_line = 8190
+
+
+def child_exit(server, worker):
+    # /metrics adds up the workers' files in PROMETHEUS_MULTIPROC_DIR; a dead worker's
+    # gauges must go (its counters stay, as Prometheus expects).
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -35,6 +35,8 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from groups import metrics
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://number.nxcloud.com/api/pns/"
@@ -474,6 +476,7 @@ class PnsClient:
                 )
             return envelope
         finally:
+            metrics.count_nxcloud_call(action, code, status)
             logger.log(
                 logging.INFO if code == 0 else logging.WARNING,
                 "nxcloud %s key=…%s status=%s code=%s requestId=%s attempt=%d ms=%d",

@@ -18,6 +18,8 @@ register_converter(ExportFormat, "export")
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+    path("metrics", views.metrics_view, name="metrics"),
     path("search/", views.search, name="search"),
     path("search.<export:fmt>", views.search_export, name="search_export"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),

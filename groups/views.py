@@ -1,13 +1,14 @@
+import hmac
 import logging
 from collections.abc import Iterable
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
-from django.db import DatabaseError, connection
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -18,7 +19,7 @@ from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from groups import selectors, services
+from groups import metrics, selectors, services
 from groups.access import EXPORT_PERMISSION, tenant_view
 from groups.audit import record_event
 from groups.exports import (
@@ -34,6 +35,7 @@ from groups.exports import (
 )
 from groups.forms import GroupListForm, SearchForm
 from groups.models import AuditEvent, NumberGroup, Tenant
+from groups.observability import readiness_problems
 
 logger = logging.getLogger(__name__)
 
@@ -385,12 +387,34 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> HttpResponse:
-    """For load balancers and uptime checks: no login, 503 when the database does not answer."""
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as error:
-        logger.warning("healthz: database unavailable (%s)", type(error).__name__)
-        return HttpResponse("database unavailable", status=503, content_type="text/plain")
+    """Liveness, no login: the process is up and answering."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+@require_GET
+@never_cache
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness, no login (point the load balancer here): 200 when the database and the
+    cache answer and the migrations are applied, else 503 with what is wrong."""
+    problems = readiness_problems()
+    if problems:
+        logger.warning("readyz: not ready: %s", "; ".join(problems))
+        return HttpResponse("\n".join(problems), status=503, content_type="text/plain")
+    return HttpResponse("ready", content_type="text/plain")
+
+
+@require_GET
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics, for a scraper that sends `Authorization: Bearer PNS_METRICS_TOKEN`
+    (no login). Off (404) while no token is configured."""
+    token = settings.PNS_METRICS_TOKEN
+    if not token:
+        raise Http404
+    sent = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if not hmac.compare_digest(sent.encode(), token.encode()):
+        response = HttpResponse("A valid bearer token is required.", status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)

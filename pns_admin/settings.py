@@ -57,6 +57,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: its request id is on every log line of the request, and it times the whole.
+    "groups.observability.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -213,14 +215,24 @@ STORAGES = {
 
 # --- Logging -------------------------------------------------------------------------------
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
+# "plain" for people; "json" (one object per line) for a log collector.
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT={LOG_FORMAT!r} is not one of: plain, json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "groups.observability.RequestIdFilter"}},
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "groups.observability.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
@@ -231,6 +243,10 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# /metrics answers only requests that carry `Authorization: Bearer <this token>`; unset, it
+# is off (404). Scrape each instance; see docs/deploy.md for PROMETHEUS_MULTIPROC_DIR.
+PNS_METRICS_TOKEN = env.str("PNS_METRICS_TOKEN", default="")
 
 # --- Background tasks (django.tasks) ----------------------------------------------------------
 # Refreshes run as tasks. "thread" (the embedded default): a thread of the web process, so a

@@ -48,6 +48,8 @@ MATRIX = {
     "/search/?q=3351": [FOUND, OK, OK, OK, OK, OK],
     "/accounts/login/": [OK, FOUND, FOUND, FOUND, FOUND, FOUND],
     "/healthz": [OK, OK, OK, OK, OK, OK],
+    "/readyz": [OK, OK, OK, OK, OK, OK],
+    "/metrics": [NOT_FOUND] * 6,  # off without PNS_METRICS_TOKEN; a token, not a login
     "/admin/": [FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK],
     "/admin/groups/tenant/": [FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK],
     "/admin/groups/tenant/add/": [FOUND, FORBIDDEN, FORBIDDEN, FORBIDDEN, OK, OK],
@@ -119,7 +121,15 @@ def test_a_404_for_a_hidden_tenant_reads_the_same_as_for_a_missing_one(client, w
 # --- a new view cannot forget the access check ----------------------------------------------
 
 # The app's views that are not about one tenant; everything else must be tenant-scoped.
-NOT_TENANT_SCOPED = {"home", "healthz", "password_change", "search", "search_export"}
+NOT_TENANT_SCOPED = {
+    "home",
+    "healthz",
+    "readyz",
+    "metrics",
+    "password_change",
+    "search",
+    "search_export",
+}
 
 
 def app_patterns():

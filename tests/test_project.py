@@ -10,7 +10,6 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
-from django.db import DatabaseError, connection
 from django.test import override_settings
 from django.urls import reverse
 
@@ -21,24 +20,6 @@ FERNET_KEY = "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA="
 
 
 # --- pages ----------------------------------------------------------------------------------
-
-
-def test_healthz_answers_ok_without_login(client, db):
-    response = client.get("/healthz")
-    assert response.status_code == HTTPStatus.OK
-    assert response.content == b"ok"
-    assert "no-cache" in response["Cache-Control"]
-
-
-def test_healthz_answers_503_when_the_database_does_not(client, db, monkeypatch):
-    def refuse(*args, **kwargs):
-        raise DatabaseError("connection refused")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(connection, "cursor", refuse)
-        response = client.get("/healthz")
-    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-    assert b"database unavailable" in response.content
 
 
 def test_the_overview_needs_login(client, db):
