@@ -18,6 +18,7 @@ from tests.conftest import ACCESS_KEY, ACCESS_SECRET, PASSWORD, create_tenant, c
 from tests.servers import PROJECT_DIR, free_port, production_env, run_manage, start_gunicorn
 
 FERNET_KEY = "3q2-7wNcaH8w6xKJ0m2dPqVbS1yZ5uT4rE9oI8lK7jA="
+METRICS_TOKEN = "scale-out-metrics"
 
 pytestmark = [
     pytest.mark.skipif(
@@ -58,6 +59,8 @@ def cluster(simulator, settings, tmp_path_factory):
         WEB_CONCURRENCY="2",
         LOG_LEVEL="WARNING",
         STATIC_ROOT=str(tmp_path_factory.mktemp("static")),
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path_factory.mktemp("metrics")),
+        PNS_METRICS_TOKEN=METRICS_TOKEN,
     )
     collected = run_manage("collectstatic", "--noinput", env=env)
     assert collected.returncode == 0, collected.stderr
@@ -139,6 +142,17 @@ def test_two_instances_share_the_session_and_follow_one_refresh(cluster, simulat
     assert "2,500 groups" in page
     assert SyncRun.objects.get(tenant=tenant).status == "ok"
     assert simulator.call_count("listGroup") == 3
+
+    # Either instance's /metrics adds up every process of the machine: the worker's calls
+    # to NXCloud, and the requests both instances answered.
+    scrape = requests.get(
+        f"{a}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+    ).text
+    assert 'pns_nxcloud_calls_total{action="listGroup",code="0"} 3.0' in scrape
+    assert re.search(
+        r'pns_http_request_duration_seconds_count\{view="tenant_freshness"\} [1-9]', scrape
+    )
+    assert 'pns_refresh_runs_total{status="ok",tenant="shared"} 1.0' in scrape
 
 
 def test_refreshes_asked_on_both_instances_at_once_read_nxcloud_once(cluster, simulator):
