@@ -1,18 +1,23 @@
 """Several app instances on PostgreSQL and Redis: two gunicorn instances and one task worker
 share sessions, refresh progress and the one-read-per-tenant rule."""
 
+import io
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 import requests
+from django.core.management import call_command
 from django.db import connection
 
 from groups.models import SyncRun
+from groups.services import sync_tenant
 from groups.simulator import generate_groups
 from tests.conftest import ACCESS_KEY, ACCESS_SECRET, PASSWORD, create_tenant, create_user
 from tests.servers import PROJECT_DIR, free_port, production_env, run_manage, start_gunicorn
@@ -79,7 +84,7 @@ def cluster(simulator, settings, tmp_path_factory):
             stderr=subprocess.DEVNULL,
         )
         processes.append(worker)
-        yield tenant, *urls
+        yield tenant, *urls, worker
     finally:
         for process in processes:
             process.terminate()
@@ -117,7 +122,7 @@ def banner(session: requests.Session, base: str, slug: str) -> str:
 
 
 def test_two_instances_share_the_session_and_follow_one_refresh(cluster, simulator):
-    tenant, a, b = cluster
+    tenant, a, b, _ = cluster
     session = requests.Session()
     log_in(session, a)
     overview = session.get(f"{b}/", allow_redirects=False, timeout=10)
@@ -156,7 +161,7 @@ def test_two_instances_share_the_session_and_follow_one_refresh(cluster, simulat
 
 
 def test_refreshes_asked_on_both_instances_at_once_read_nxcloud_once(cluster, simulator):
-    tenant, a, b = cluster
+    tenant, a, b, _ = cluster
     sessions = {base: requests.Session() for base in (a, b)}
     for base, session in sessions.items():
         log_in(session, base)
@@ -177,3 +182,34 @@ def test_refreshes_asked_on_both_instances_at_once_read_nxcloud_once(cluster, si
         time.sleep(0.2)
     assert list(SyncRun.objects.filter(tenant=tenant).values_list("status", flat=True)) == ["ok"]
     assert simulator.call_count("listGroup") == 3  # one read of three pages
+
+
+def test_a_worker_killed_mid_refresh_keeps_the_snapshot_and_the_schedule_recovers(
+    cluster, simulator, settings
+):
+    tenant, a, _, worker = cluster
+    good = sync_tenant(tenant)
+    session = requests.Session()
+    log_in(session, a)
+    refresh(session, a, tenant.slug)
+    deadline = time.monotonic() + 30
+    while not SyncRun.objects.filter(tenant=tenant, status="running", pages_done__gte=1):
+        assert time.monotonic() < deadline, "the worker did not start the refresh"
+        time.sleep(0.05)
+    worker.send_signal(signal.SIGKILL)  # mid-read: pages 2 and 3 are still to come
+    worker.wait()
+
+    tenant.refresh_from_db()
+    assert tenant.current_snapshot == good.snapshot
+    assert "2,500 groups" in session.get(f"{a}/t/{tenant.slug}/", timeout=10).text
+
+    # Later, the scheduler finds the run silent, marks it failed and (when due) refreshes.
+    settings.PNS_SYNC_HEARTBEAT_TIMEOUT = 1
+    settings.PNS_REFRESH_INTERVAL = timedelta(0)
+    time.sleep(1.5)
+    call_command("pns_scheduler", "--once", stdout=io.StringIO())
+    dead, recovered = SyncRun.objects.filter(tenant=tenant).order_by("pk")[1:]
+    assert dead.status == "failed" and "stopped answering" in dead.error_message
+    assert recovered.status == "ok" and recovered.trigger == "scheduler"
+    tenant.refresh_from_db()
+    assert tenant.current_snapshot.sync_run == recovered
