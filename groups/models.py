@@ -350,6 +350,57 @@ class PhoneNumber(models.Model):
         return self.digits
 
 
+class GroupChange(models.Model):
+    """One thing a refresh found changed in a tenant's groups since the snapshot before it:
+    a group added, removed, renamed or with a new remark, a number added to or removed from
+    a group. Kept for PNS_HISTORY_DAYS; the refresh's time is `at`."""
+
+    class Kind(models.TextChoices):
+        GROUP_ADDED = "group_added", "group added"
+        GROUP_REMOVED = "group_removed", "group removed"
+        RENAMED = "renamed", "renamed"
+        REMARK_CHANGED = "remark_changed", "remark changed"
+        NUMBER_ADDED = "number_added", "number added"
+        NUMBER_REMOVED = "number_removed", "number removed"
+
+    # No database constraints: rows are written in bulk with the snapshot (see PhoneNumber).
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False
+    )
+    sync_run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    group_id = models.TextField()
+    group_name = models.TextField(help_text="The group's name then (the new one, if renamed).")
+    digits = models.TextField(blank=True, help_text="The number, for number changes.")
+    old_value = models.TextField(blank=True)
+    new_value = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["tenant", "-at"]),
+            models.Index(fields=["tenant", "group_id", "-at"]),
+            # "Was in group X until …": search looks removed numbers up by their digits.
+            models.Index(
+                fields=["digits"],
+                condition=models.Q(kind="number_removed"),
+                name="removed_number_digits",
+            ),
+            models.Index(fields=["at"]),  # pruning
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.group_id} {self.digits}".strip()
+
+
 def snapshots_purge(snapshots: models.QuerySet) -> None:
     """Delete snapshots with their groups and numbers: one DELETE per table."""
     ids = list(snapshots.values_list("pk", flat=True))

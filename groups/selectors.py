@@ -3,7 +3,7 @@
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import repeat
 
@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.timesince import timesince
 
 from groups.access import visible_tenants
-from groups.models import NumberGroup, PhoneNumber, Snapshot, SyncRun, Tenant
+from groups.models import GroupChange, NumberGroup, PhoneNumber, Snapshot, SyncRun, Tenant
 from groups.phones import (
     MIN_SUFFIX_DIGITS,
     NumberQuery,
@@ -226,6 +226,28 @@ def region_counts(numbers: list[NumberRow]) -> list[tuple[str, int]]:
     return [(region_name(region), count) for region, count in ordered]
 
 
+def group_changes(tenant: Tenant, group_id: str | None = None) -> QuerySet:
+    """A tenant's number history (one group's, with `group_id`), newest first."""
+    changes = GroupChange.objects.filter(tenant=tenant)
+    if group_id is not None:
+        changes = changes.filter(group_id=group_id)
+    return changes.order_by("-at", "-pk")
+
+
+def change_export_rows(tenant: Tenant) -> Iterator[tuple]:
+    for change in group_changes(tenant).iterator(chunk_size=2000):
+        yield (
+            tenant.name,
+            _iso(change.at),
+            change.get_kind_display(),
+            change.group_id,
+            change.group_name,
+            change.digits,
+            change.old_value,
+            change.new_value,
+        )
+
+
 def sync_history(tenant: Tenant) -> QuerySet:
     return tenant.sync_runs.select_related("triggered_by").order_by("-started_at", "-pk")
 
@@ -299,6 +321,22 @@ class NumberMatch:
         return reverse("group_detail", args=[self.tenant.slug, self.group.group_id])
 
 
+@dataclass(frozen=True)
+class FormerMatch:
+    """A group the number was removed from (and is not in now), from the number history."""
+
+    tenant: Tenant
+    change: GroupChange
+
+    @property
+    def formatted(self) -> str:
+        return format_in_region(self.change.digits, self.tenant.default_region)
+
+    @property
+    def url(self) -> str:
+        return reverse("group_detail", args=[self.tenant.slug, self.change.group_id])
+
+
 @dataclass
 class EntryResult:
     query: NumberQuery
@@ -306,6 +344,7 @@ class EntryResult:
     total: int = 0  # all matches, of which the first MATCHES_SHOWN are in `matches`
     # Whether `matches` holds every place its numbers sit among the tenants searched.
     complete: bool = True
+    formerly: list[FormerMatch] = field(default_factory=list)
 
     @property
     def more(self) -> int:
@@ -324,6 +363,10 @@ class SearchResults:
     @property
     def not_found(self) -> list[EntryResult]:
         return [e for e in self.entries if e.query.understood and not e.matches]
+
+    @property
+    def formerly(self) -> list[tuple[EntryResult, FormerMatch]]:
+        return [(entry, former) for entry in self.entries for former in entry.formerly]
 
     @property
     def not_understood(self) -> list[EntryResult]:
@@ -351,6 +394,7 @@ def search_numbers(*, user, text: str, anywhere: bool = False) -> SearchResults:
         if entry.query.understood and not entry.matches:
             searcher.find_suffix(entry, anywhere=anywhere)
     searcher.flag_numbers_found_elsewhere(entries)
+    searcher.find_former_groups([e for e in entries if e.query.understood])
     return SearchResults(entries, len(tenants))
 
 
@@ -436,6 +480,35 @@ class _Searcher:
         entry.matches = sorted(
             (self._match(number, kind) for number in shown[:MATCHES_SHOWN]), key=_match_order
         )
+
+    def find_former_groups(self, entries: list[EntryResult]) -> None:
+        """For each entry's full numbers: the groups they were removed from and are not in
+        now (the latest removal per group), from the number history."""
+        wanted: dict[str, list[EntryResult]] = {}
+        for entry in entries:
+            for digits in entry.query.full_numbers():
+                wanted.setdefault(digits, []).append(entry)
+        if not wanted or not self.tenants:
+            return
+        tenants = {tenant.pk: tenant for tenant in self.tenants.values()}
+        keys = list(wanted)
+        for start in range(0, len(keys), LOOKUP_CHUNK):
+            removals = GroupChange.objects.filter(
+                kind=GroupChange.Kind.NUMBER_REMOVED,
+                digits__in=keys[start : start + LOOKUP_CHUNK],
+                tenant_id__in=list(tenants),
+            ).order_by("-at", "-pk")
+            for change in removals:
+                for entry in wanted[change.digits]:
+                    seen = {(f.tenant.pk, f.change.group_id) for f in entry.formerly}
+                    now_in = {
+                        (m.tenant.pk, m.group.group_id)
+                        for m in entry.matches
+                        if m.digits == change.digits
+                    }
+                    place = (change.tenant_id, change.group_id)
+                    if place not in seen and place not in now_in:
+                        entry.formerly.append(FormerMatch(tenants[change.tenant_id], change))
 
     def flag_numbers_found_elsewhere(self, entries: list[EntryResult]) -> None:
         """Mark matches whose number also sits in another group or tenant the user sees.

@@ -23,6 +23,7 @@ from groups.audit import record_event
 from groups.encryption import SecretUnreadable
 from groups.models import (
     AuditEvent,
+    GroupChange,
     NumberGroup,
     PhoneNumber,
     Snapshot,
@@ -376,7 +377,12 @@ def sync_execute(run: SyncRun, progress: ProgressCallback | None = None) -> Sync
     write_started = time.monotonic()
     try:
         with transaction.atomic():
+            previous_id = (
+                Tenant.objects.filter(pk=tenant.pk).values_list("current_snapshot", flat=True)
+            ).first()
             snapshot = _write_snapshot(tenant, run, groups)
+            if previous_id is not None:
+                _record_changes(tenant, run, previous_id, snapshot)
             Tenant.objects.filter(pk=tenant.pk).update(current_snapshot=snapshot)
             run.status = SyncRun.Status.OK
             run.finished_at = timezone.now()
@@ -520,6 +526,64 @@ def _write_snapshot(tenant: Tenant, run: SyncRun, groups: list[nxcloud.NumberGro
     return snapshot
 
 
+def _record_changes(tenant: Tenant, run: SyncRun, previous_id: int, snapshot: Snapshot) -> int:
+    """Write what changed between two snapshots of `tenant` as GroupChange rows; returns how
+    many. The database compares the groups (one join on group id); only groups that differ
+    come back here to have their numbers compared."""
+    table = connection.ops.quote_name(NumberGroup._meta.db_table)
+    at = connection.ops.adapt_datetimefield_value(timezone.now())
+    Kind = GroupChange.Kind
+    rows: list[tuple] = []
+
+    def change(kind, group_id, name, digits="", old="", new=""):
+        rows.append((tenant.pk, run.pk, at, kind, group_id, name, digits, old, new))
+
+    # Only table names and our own integers go into the SQL text.
+    columns = "n.group_id, n.name, n.remark, n.phones_text"
+    changed = (
+        f"SELECT {columns}, o.name, o.remark, o.phones_text FROM {table} n "  # noqa: S608  # nosec B608
+        f"JOIN {table} o ON o.group_id = n.group_id AND o.snapshot_id = %s "
+        "WHERE n.snapshot_id = %s AND (n.phones_text <> o.phones_text OR n.name <> o.name "
+        "OR n.remark <> o.remark)"
+    )
+    only_in = (
+        f"SELECT {columns} FROM {table} n WHERE n.snapshot_id = %s AND NOT EXISTS "  # noqa: S608  # nosec B608
+        f"(SELECT 1 FROM {table} o WHERE o.snapshot_id = %s AND o.group_id = n.group_id)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(only_in, [snapshot.pk, previous_id])
+        for group_id, name, _, phones_text in cursor.fetchall():
+            change(Kind.GROUP_ADDED, group_id, name)
+            for digits in nxcloud.split_phones(phones_text):
+                change(Kind.NUMBER_ADDED, group_id, name, digits)
+        cursor.execute(only_in, [previous_id, snapshot.pk])
+        for group_id, name, _, phones_text in cursor.fetchall():
+            change(Kind.GROUP_REMOVED, group_id, name)
+            for digits in nxcloud.split_phones(phones_text):
+                change(Kind.NUMBER_REMOVED, group_id, name, digits)
+        cursor.execute(changed, [previous_id, snapshot.pk])
+        for group_id, name, remark, phones, old_name, old_remark, old_phones in cursor.fetchall():
+            if name != old_name:
+                change(Kind.RENAMED, group_id, name, old=old_name, new=name)
+            if remark != old_remark:
+                change(Kind.REMARK_CHANGED, group_id, name, old=old_remark, new=remark)
+            now_in, was_in = (
+                set(nxcloud.split_phones(phones)),
+                set(nxcloud.split_phones(old_phones)),
+            )
+            for digits in sorted(now_in - was_in):
+                change(Kind.NUMBER_ADDED, group_id, name, digits)
+            for digits in sorted(was_in - now_in):
+                change(Kind.NUMBER_REMOVED, group_id, name, digits)
+    bulk_insert(
+        GroupChange,
+        ["tenant", "sync_run", "at", "kind", "group_id", "group_name", "digits", "old_value",
+         "new_value"],
+        rows,
+    )  # fmt: skip
+    return len(rows)
+
+
 def _storable_text(value: str) -> str:
     # PostgreSQL refuses NUL in text; NXCloud has no business sending one.
     return value.replace("\x00", "") if "\x00" in value else value
@@ -580,11 +644,20 @@ def refresh_start(
     return run, True
 
 
+def history_prune() -> int:
+    """Delete number history older than PNS_HISTORY_DAYS; returns how many rows."""
+    cutoff = timezone.now() - timedelta(days=settings.PNS_HISTORY_DAYS)
+    deleted, _ = GroupChange.objects.filter(at__lt=cutoff).delete()
+    return deleted
+
+
 def refresh_scheduled() -> list[SyncRun]:
-    """Start the refreshes the schedule says are due (selectors.refresh_schedule); returns
-    the runs started. Safe to run from several processes: claims are per tenant."""
+    """Start the refreshes the schedule says are due (selectors.refresh_schedule), after
+    pruning old number history; returns the runs started. Safe to run from several
+    processes: claims are per tenant."""
     from groups.selectors import refresh_schedule
 
+    history_prune()
     now = timezone.now()
     started_runs = []
     for entry in refresh_schedule():

@@ -40,6 +40,8 @@ from groups.observability import readiness_problems
 logger = logging.getLogger(__name__)
 
 SYNC_HISTORY_PAGE_SIZE = 50
+CHANGES_PAGE_SIZE = 100
+GROUP_HISTORY_SHOWN = 100
 AUDITED_QUERY_CHARS = 20_000
 
 
@@ -139,7 +141,19 @@ def group_detail(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRes
             "group": group,
             "numbers": numbers,
             "regions": selectors.region_counts(numbers),
+            "history": selectors.group_changes(tenant, group.group_id)[:GROUP_HISTORY_SHOWN],
         },
+    )
+
+
+@tenant_view
+def group_changes(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """What the refreshes changed in the tenant's groups, newest first."""
+    page = page_or_404(selectors.group_changes(tenant), CHANGES_PAGE_SIZE, request.GET.get("page"))
+    return render(
+        request,
+        "groups/changes.html",
+        {"tenant": tenant, "freshness": selectors.tenant_freshness(tenant), "page": page},
     )
 
 
@@ -198,6 +212,16 @@ NUMBER_COLUMNS = [
     Column("phone", PHONE),
     Column("phone_e164", PHONE),
     Column("region", EXACT),
+]
+CHANGE_COLUMNS = [
+    Column("tenant"),
+    Column("at", EXACT),
+    Column("change", EXACT),
+    Column("group_id"),
+    Column("group_name"),
+    Column("phone", PHONE),
+    Column("old_value"),
+    Column("new_value"),
 ]
 SEARCH_COLUMNS = [Column("query"), Column("match_kind", EXACT), *NUMBER_COLUMNS]
 SYNC_COLUMNS = [
@@ -352,6 +376,19 @@ def syncs_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse
         stem=f"pns-{tenant.slug}-syncs",
         columns=SYNC_COLUMNS,
         rows=selectors.sync_export_rows(tenant),
+        tenant=tenant,
+    )
+
+
+@tenant_view
+@export_permission_required
+def changes_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse:
+    return _download(
+        request,
+        fmt=fmt,
+        stem=f"pns-{tenant.slug}-changes",
+        columns=CHANGE_COLUMNS,
+        rows=selectors.change_export_rows(tenant),
         tenant=tenant,
     )
 

@@ -282,6 +282,8 @@ PNS_RETRY_BACKOFF = env.float("PNS_RETRY_BACKOFF", default=0.5)
 PNS_SYNC_HEARTBEAT_TIMEOUT = env.int("PNS_SYNC_HEARTBEAT_TIMEOUT", default=180)
 # Pages warn when a tenant's snapshot is older than this many minutes.
 PNS_STALE_AFTER = timedelta(minutes=env.int("PNS_STALE_AFTER", default=15))
+# Number history (what each refresh changed) is kept this many days; the scheduler prunes it.
+PNS_HISTORY_DAYS = env.int("PNS_HISTORY_DAYS", default=180)
 # A queued refresh that no task worker has started for this many minutes is abandoned.
 PNS_QUEUE_TIMEOUT = timedelta(minutes=env.int("PNS_QUEUE_TIMEOUT", default=30))
 # `manage.py pns_scheduler` refreshes a tenant whose snapshot is older than this (minutes)...

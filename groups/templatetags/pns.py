@@ -5,6 +5,8 @@ from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from groups.phones import format_in_region
+
 register = template.Library()
 
 
@@ -24,6 +26,12 @@ def duration_ms(value: int | None) -> str:
     if value < 60_000:
         return f"{value / 1000:.1f} s"
     return f"{value // 60_000} min {value % 60_000 // 1000} s"
+
+
+@register.filter
+def phone_in(digits: str, region: str) -> str:
+    """Digits as people read them, in the tenant's region ("+852 3575 3351")."""
+    return format_in_region(digits, region)
 
 
 @register.filter
