@@ -14,7 +14,7 @@ def prepare_django(database_url: str | None) -> dict[str, str]:
         DATABASE_URL=database_url or f"sqlite:///{workdir}/bench.sqlite3",
         DJANGO_SETTINGS_MODULE="pns_admin.settings",
         DEBUG="0",
-        LOG_LEVEL="WARNING",
+        LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
         ALLOWED_HOSTS="testserver,127.0.0.1",
         STATIC_ROOT=f"{workdir}/static",
         SECRET_KEY="bench-only-" + "x" * 40,

@@ -382,7 +382,14 @@ def sync_execute(run: SyncRun, progress: ProgressCallback | None = None) -> Sync
             ).first()
             snapshot = _write_snapshot(tenant, run, groups)
             if previous_id is not None:
-                _record_changes(tenant, run, previous_id, snapshot)
+                history_started = time.monotonic()
+                changes = _record_changes(tenant, run, previous_id, snapshot)
+                logger.info(
+                    "sync %s: %d changes since the previous snapshot (%d ms)",
+                    tenant.slug,
+                    changes,
+                    _ms_since(history_started),
+                )
             Tenant.objects.filter(pk=tenant.pk).update(current_snapshot=snapshot)
             run.status = SyncRun.Status.OK
             run.finished_at = timezone.now()
