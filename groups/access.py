@@ -16,6 +16,7 @@ from groups.models import Tenant
 
 VIEW_ALL_TENANTS = "groups.view_all_tenants"
 EXPORT_PERMISSION = "groups.export_numbers"
+MANAGE_GROUPS_PERMISSION = "groups.manage_groups"
 
 
 def sees_all_tenants(user) -> bool:

@@ -1,6 +1,7 @@
 from django import forms
 
-from groups.phones import MAX_ENTRIES, split_entries
+from groups.nxcloud import OperateType
+from groups.phones import MAX_ENTRIES, numbers_for_nxcloud, split_entries
 from groups.selectors import DEFAULT_GROUP_SORT, GROUP_SORTS
 
 PAGE_SIZES = (25, 50, 100, 500)
@@ -74,3 +75,68 @@ class SearchForm(forms.Form):
                 "Nothing was searched; split the list and search each part."
             )
         return text
+
+
+MAX_GROUP_NUMBERS = 10_000
+
+
+class NumbersField(forms.CharField):
+    """A pasted list of full international numbers, checked with phonenumbers: the value is
+    the digits, each once; every bad entry is named in the error."""
+
+    widget = forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "autocomplete": "off",
+                                   "placeholder": "+852 3575 3351\n+65 9123 4567\n…"})  # fmt: skip
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 300_000)
+        kwargs.setdefault(
+            "help_text", "One a line (or separated by commas), each with its country code."
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        text = super().clean(value)
+        if not text:
+            return []
+        checked = numbers_for_nxcloud(text)
+        if checked.problems:
+            shown = checked.problems[:20]
+            errors = [f"“{entry}” {why}." for entry, why in shown]
+            if len(checked.problems) > len(shown):
+                errors.append(f"… and {len(checked.problems) - len(shown)} more.")
+            raise forms.ValidationError(errors)
+        if len(checked.numbers) > MAX_GROUP_NUMBERS:
+            raise forms.ValidationError(
+                f"That is {len(checked.numbers):,} numbers; at most {MAX_GROUP_NUMBERS:,} at once."
+            )
+        return checked.numbers
+
+
+class GroupCreateForm(forms.Form):
+    name = forms.CharField(label="Group name", max_length=100, required=False)
+    remark = forms.CharField(
+        label="Remark", max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    numbers = NumbersField(label="Numbers")
+
+
+class GroupNumbersForm(forms.Form):
+    OPERATIONS = {
+        "add": OperateType.ADD,
+        "remove": OperateType.DELETE,
+        "replace": OperateType.REPLACE,
+    }
+    operation = forms.ChoiceField(
+        label="Change",
+        choices=[
+            ("add", "Add these numbers"),
+            ("remove", "Remove these numbers"),
+            ("replace", "Replace all numbers with these"),
+        ],
+        widget=forms.RadioSelect,
+    )
+    numbers = NumbersField(label="Numbers")
+
+    @property
+    def operate_type(self) -> OperateType:
+        return self.OPERATIONS[self.cleaned_data["operation"]]

@@ -70,6 +70,7 @@ class Tenant(models.Model):
         permissions = [
             ("view_all_tenants", "Can see every tenant without a grant"),
             ("export_numbers", "Can download CSV and Excel exports"),
+            ("manage_groups", "Can create, change and delete number groups in NXCloud"),
         ]
 
     def __str__(self) -> str:
@@ -152,6 +153,9 @@ class AuditEvent(models.Model):
         REFRESH_REQUESTED = "refresh_requested", "Refresh requested"
         SEARCH = "search", "Searched numbers"
         EXPORT = "export", "Exported"
+        GROUP_CREATED = "group_created", "Number group created"
+        GROUP_NUMBERS_CHANGED = "group_numbers_changed", "Numbers of a group changed"
+        GROUP_DELETED = "group_deleted", "Number group deleted"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

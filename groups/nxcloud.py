@@ -253,6 +253,8 @@ class PnsClient:
             raise ValueError("An access secret is required.")
         self.api_url = api_url
         self.access_key = access_key
+        # NXCloud's requestId of the last call that succeeded (for audit records of changes).
+        self.last_request_id: str | None = None
         # A callable is asked for the secret at each signing, so that a caller can keep it
         # encrypted everywhere else.
         self._access_secret = access_secret
@@ -474,6 +476,7 @@ class PnsClient:
                 raise PnsApiError(
                     code, str(envelope.get("msg") or ""), request_id, action=action, sent_ts=ts
                 )
+            self.last_request_id = request_id
             return envelope
         finally:
             metrics.count_nxcloud_call(action, code, status)

@@ -262,3 +262,49 @@ def format_in_region(digits: str, region: str) -> str:
 
 
 SUPPORTED_REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
+
+
+# --- numbers to send to NXCloud -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NumberList:
+    """A pasted list of numbers for a group, checked: what NXCloud gets, and what is wrong."""
+
+    numbers: list[str]  # digits with the country code, each once, in the order given
+    problems: list[tuple[str, str]]  # (entry as typed, what is wrong with it)
+    duplicates: int  # entries left out because they repeat an earlier one
+
+
+def numbers_for_nxcloud(text: str) -> NumberList:
+    """Read a list of full international numbers (`+852 3575 3351`, `0085235753351` or
+    `85235753351`): the country code is required; each number must be valid for its
+    country (phonenumbers); repeats are dropped."""
+    numbers: list[str] = []
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    duplicates = 0
+    for entry in split_entries(text):
+        if not _NUMBER_CHARACTERS.fullmatch(entry):
+            problems.append((entry, "has characters a phone number cannot have"))
+            continue
+        digits = _NON_DIGITS.sub("", entry)
+        if digits.startswith("00"):
+            digits = digits[2:]
+        if entry.lstrip().startswith("0") and not entry.lstrip().startswith("00"):
+            problems.append((entry, "starts with a trunk 0: write it with its country code"))
+            continue
+        try:
+            parsed = phonenumbers.parse("+" + digits)
+        except phonenumbers.NumberParseException:
+            problems.append((entry, "has no country code we know"))
+            continue
+        if not phonenumbers.is_valid_number(parsed):
+            problems.append((entry, f"is not a valid +{parsed.country_code} number"))
+            continue
+        if digits in seen:
+            duplicates += 1
+            continue
+        seen.add(digits)
+        numbers.append(digits)
+    return NumberList(numbers, problems, duplicates)

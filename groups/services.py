@@ -15,6 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, IntegrityError, OperationalError, connection, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -674,3 +675,165 @@ def refresh_scheduled() -> list[SyncRun]:
         if started:
             started_runs.append(run)
     return started_runs
+
+
+# --- managing groups in NXCloud (createGroup, updateGroup, deleteGroup) -------------------------
+
+
+class GroupChangeRefused(Exception):
+    """NXCloud refused a change (or could not be reached); nothing changed locally."""
+
+    def __init__(self, error: PnsError):
+        self.error = error
+        super().__init__(str(error))
+
+
+def group_create(
+    *, tenant: Tenant, name: str, remark: str, numbers: list[str], user: Any, request=None
+) -> NumberGroup:
+    """Create a group in NXCloud, then add it to the tenant's current snapshot."""
+    with tenant.pns_client() as client:
+        try:
+            group_id = client.create_group(numbers, name=name, remark=remark)
+        except PnsError as error:
+            raise GroupChangeRefused(error) from error
+        request_id = client.last_request_id or ""
+    with transaction.atomic():
+        snapshot = _locked_current_snapshot(tenant)
+        position = (
+            NumberGroup.objects.filter(snapshot=snapshot).order_by("-position")
+            .values_list("position", flat=True).first()
+        )  # fmt: skip
+        group = NumberGroup.objects.create(
+            snapshot=snapshot,
+            position=0 if position is None else position + 1,
+            group_id=group_id,
+            name=name,
+            remark=remark,
+            phone_count=len(numbers),
+            phones_text=nxcloud.join_phones(numbers),
+        )
+        _insert_numbers(snapshot, group, numbers)
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            group_count=F("group_count") + 1, phone_count=F("phone_count") + len(numbers)
+        )
+        changes = [(GroupChange.Kind.GROUP_ADDED, "")]
+        changes += [(GroupChange.Kind.NUMBER_ADDED, digits) for digits in numbers]
+        _record_edit(tenant, group, changes)
+    record_event(
+        Action.GROUP_CREATED, request=request, user=user, tenant=tenant, group_id=group_id,
+        name=name, numbers=len(numbers), request_id=request_id,
+    )  # fmt: skip
+    return group
+
+
+def group_change_numbers(
+    *,
+    tenant: Tenant,
+    group: NumberGroup,
+    operation: nxcloud.OperateType,
+    numbers: list[str],
+    user: Any,
+    request=None,
+) -> tuple[list[str], list[str]]:
+    """Add, remove or replace a group's numbers in NXCloud, then in the current snapshot.
+    Returns the numbers (added, removed)."""
+    current = list(nxcloud.split_phones(group.phones_text))
+    added, removed, after = numbers_change(current, operation, numbers)
+    with tenant.pns_client() as client:
+        try:
+            client.update_group(group.group_id, operation, numbers)
+        except PnsError as error:
+            raise GroupChangeRefused(error) from error
+        request_id = client.last_request_id or ""
+    with transaction.atomic():
+        snapshot = _locked_current_snapshot(tenant)
+        group = NumberGroup.objects.get(snapshot=snapshot, group_id=group.group_id)
+        PhoneNumber.objects.filter(group=group, digits__in=removed).delete()
+        _insert_numbers(snapshot, group, added)
+        NumberGroup.objects.filter(pk=group.pk).update(
+            phone_count=len(after), phones_text=nxcloud.join_phones(after)
+        )
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            phone_count=F("phone_count") + len(added) - len(removed)
+        )
+        changes = [(GroupChange.Kind.NUMBER_ADDED, digits) for digits in added]
+        changes += [(GroupChange.Kind.NUMBER_REMOVED, digits) for digits in removed]
+        _record_edit(tenant, group, changes)
+    record_event(
+        Action.GROUP_NUMBERS_CHANGED, request=request, user=user, tenant=tenant,
+        group_id=group.group_id, operation=operation.name.lower(), added=len(added),
+        removed=len(removed), request_id=request_id,
+    )  # fmt: skip
+    return added, removed
+
+
+def numbers_change(
+    current: list[str], operation: nxcloud.OperateType, numbers: list[str]
+) -> tuple[list[str], list[str], list[str]]:
+    """What an updateGroup does to a group's numbers: (added, removed, numbers after)."""
+    present = set(current)
+    if operation == nxcloud.OperateType.ADD:
+        added = [n for n in numbers if n not in present]
+        return added, [], current + added
+    if operation == nxcloud.OperateType.DELETE:
+        dropped = set(numbers)
+        return [], [n for n in current if n in dropped], [n for n in current if n not in dropped]
+    wanted = set(numbers)
+    added = [n for n in numbers if n not in present]
+    return added, [n for n in current if n not in wanted], list(numbers)
+
+
+def group_delete(*, tenant: Tenant, group: NumberGroup, user: Any, request=None) -> None:
+    """Delete a group in NXCloud, then from the current snapshot."""
+    with tenant.pns_client() as client:
+        try:
+            client.delete_group(group.group_id)
+        except PnsError as error:
+            raise GroupChangeRefused(error) from error
+        request_id = client.last_request_id or ""
+    with transaction.atomic():
+        snapshot = _locked_current_snapshot(tenant)
+        group = NumberGroup.objects.get(snapshot=snapshot, group_id=group.group_id)
+        numbers = list(nxcloud.split_phones(group.phones_text))
+        PhoneNumber.objects.filter(group=group).delete()
+        NumberGroup.objects.filter(pk=group.pk).delete()
+        Snapshot.objects.filter(pk=snapshot.pk).update(
+            group_count=F("group_count") - 1, phone_count=F("phone_count") - len(numbers)
+        )
+        changes = [(GroupChange.Kind.GROUP_REMOVED, "")]
+        changes += [(GroupChange.Kind.NUMBER_REMOVED, digits) for digits in numbers]
+        _record_edit(tenant, group, changes)
+    record_event(
+        Action.GROUP_DELETED, request=request, user=user, tenant=tenant,
+        group_id=group.group_id, name=group.name, numbers=len(numbers), request_id=request_id,
+    )  # fmt: skip
+
+
+def _locked_current_snapshot(tenant: Tenant) -> Snapshot:
+    """The tenant's current snapshot, with the tenant row locked: a refresh cannot swap the
+    snapshot under an edit."""
+    locked = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    return Snapshot.objects.get(pk=locked.current_snapshot_id)
+
+
+def _insert_numbers(snapshot: Snapshot, group: NumberGroup, numbers: list[str]) -> None:
+    bulk_insert(
+        PhoneNumber,
+        ["snapshot", "group", "digits", "digits_reversed", "e164", "region"],
+        (
+            (snapshot.pk, group.pk, digits, digits[::-1], "+" + digits, region or "")
+            for digits, region in zip(numbers, regions_of(numbers), strict=True)
+        ),
+    )
+
+
+def _record_edit(tenant: Tenant, group: NumberGroup, changes: list[tuple[str, str]]) -> None:
+    at = timezone.now()
+    GroupChange.objects.bulk_create(
+        GroupChange(
+            tenant=tenant, at=at, kind=kind, group_id=group.group_id, group_name=group.name,
+            digits=digits,
+        )
+        for kind, digits in changes
+    )  # fmt: skip

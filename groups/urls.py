@@ -32,7 +32,10 @@ urlpatterns = [
     path("t/<slug:slug>/changes.<export:fmt>", views.changes_export, name="changes_export"),
     path("t/<slug:slug>/groups.<export:fmt>", views.groups_export, name="groups_export"),
     path("t/<slug:slug>/numbers.<export:fmt>", views.numbers_export, name="numbers_export"),
+    path("t/<slug:slug>/groups/new/", views.group_create, name="group_create"),
     path("t/<slug:slug>/groups/<str:group_id>/", views.group_detail, name="group_detail"),
+    path("t/<slug:slug>/groups/<str:group_id>/numbers/", views.group_numbers, name="group_numbers"),
+    path("t/<slug:slug>/groups/<str:group_id>/delete/", views.group_delete, name="group_delete"),
     path(
         "t/<slug:slug>/groups/<str:group_id>/numbers.<export:fmt>",
         views.group_numbers_export,

@@ -20,7 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from groups import metrics, selectors, services
-from groups.access import EXPORT_PERMISSION, tenant_view
+from groups.access import EXPORT_PERMISSION, MANAGE_GROUPS_PERMISSION, tenant_view
 from groups.audit import record_event
 from groups.exports import (
     EXACT,
@@ -33,8 +33,9 @@ from groups.exports import (
     streaming_csv_response,
     xlsx_response,
 )
-from groups.forms import GroupListForm, SearchForm
+from groups.forms import GroupCreateForm, GroupListForm, GroupNumbersForm, SearchForm
 from groups.models import AuditEvent, NumberGroup, Tenant
+from groups.nxcloud import split_phones
 from groups.observability import readiness_problems
 
 logger = logging.getLogger(__name__)
@@ -455,3 +456,114 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return response
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+# --- managing groups in NXCloud -----------------------------------------------------------------
+
+
+def manage_permission_required(view):
+    """Changing groups in NXCloud needs `manage_groups` on top of seeing the tenant."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.has_perm(MANAGE_GROUPS_PERMISSION):
+            raise PermissionDenied("You may view these groups but not change them.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _refused(request: HttpRequest, refusal: services.GroupChangeRefused) -> None:
+    error = refusal.error
+    request_id = f" (NXCloud requestId {error.request_id})" if error.request_id else ""
+    messages.error(request, f"NXCloud refused the change; nothing was changed. {error}{request_id}")
+
+
+@tenant_view
+@manage_permission_required
+@require_http_methods(["GET", "POST"])
+def group_create(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """New group: the form, then a confirmation of exactly what goes to which account."""
+    snapshot = selectors.tenant_freshness(tenant).snapshot
+    if snapshot is None:
+        raise Http404("Refresh this tenant before changing its groups.")
+    form = GroupCreateForm(request.POST or None)
+    context = {"tenant": tenant, "form": form, "title": "New group"}
+    if request.method == "POST" and form.is_valid():
+        numbers = form.cleaned_data["numbers"]
+        if "confirm" not in request.POST:
+            return render(
+                request, "groups/group_confirm.html", {**context, "added": numbers, "removed": []}
+            )
+        try:
+            group = services.group_create(
+                tenant=tenant,
+                name=form.cleaned_data["name"],
+                remark=form.cleaned_data["remark"],
+                numbers=numbers,
+                user=request.user,
+                request=request,
+            )
+        except services.GroupChangeRefused as refusal:
+            _refused(request, refusal)
+        else:
+            messages.success(request, f"Group created in NXCloud with {len(numbers):,} numbers.")
+            return redirect("group_detail", tenant.slug, group.group_id)
+    return render(request, "groups/group_form.html", context)
+
+
+@tenant_view
+@manage_permission_required
+@require_http_methods(["GET", "POST"])
+def group_numbers(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpResponse:
+    """Add, remove or replace a group's numbers: the form, then a confirmation."""
+    snapshot = selectors.tenant_freshness(tenant).snapshot
+    group = selectors.group_in_snapshot(snapshot=snapshot, group_id=group_id)
+    form = GroupNumbersForm(request.POST or None)
+    context = {"tenant": tenant, "group": group, "form": form, "title": "Change numbers"}
+    if request.method == "POST" and form.is_valid():
+        numbers, operation = form.cleaned_data["numbers"], form.operate_type
+        current = list(split_phones(group.phones_text))
+        added, removed, after = services.numbers_change(current, operation, numbers)
+        if "confirm" not in request.POST:
+            return render(
+                request,
+                "groups/group_confirm.html",
+                {**context, "added": added, "removed": removed, "after": len(after)},
+            )
+        try:
+            added, removed = services.group_change_numbers(
+                tenant=tenant, group=group, operation=operation, numbers=numbers,
+                user=request.user, request=request,
+            )  # fmt: skip
+        except services.GroupChangeRefused as refusal:
+            _refused(request, refusal)
+        else:
+            messages.success(
+                request, f"Saved in NXCloud: {len(added):,} added, {len(removed):,} removed."
+            )
+            return redirect("group_detail", tenant.slug, group.group_id)
+    return render(request, "groups/group_form.html", context)
+
+
+@tenant_view
+@manage_permission_required
+@require_http_methods(["GET", "POST"])
+def group_delete(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpResponse:
+    """Delete a group: a confirmation page, then NXCloud's deleteGroup."""
+    snapshot = selectors.tenant_freshness(tenant).snapshot
+    group = selectors.group_in_snapshot(snapshot=snapshot, group_id=group_id)
+    if request.method == "POST":
+        try:
+            services.group_delete(tenant=tenant, group=group, user=request.user, request=request)
+        except services.GroupChangeRefused as refusal:
+            _refused(request, refusal)
+        else:
+            messages.success(request, f"Group “{group.name or group.group_id}” deleted in NXCloud.")
+            return redirect(tenant.get_absolute_url())
+    numbers = list(split_phones(group.phones_text))
+    return render(
+        request,
+        "groups/group_delete.html",
+        {"tenant": tenant, "group": group, "removed": numbers},
+    )

@@ -9,7 +9,7 @@ from django.test import Client
 
 from groups.models import Tenant, TenantMembership
 from groups.nxcloud import PnsClient
-from groups.roles import SUPPORT, TENANT_ADMINS
+from groups.roles import GROUP_EDITORS, SUPPORT, TENANT_ADMINS
 from groups.simulator import PnsSimulator, SimGroup, generate_groups
 
 ACCESS_KEY = "test-ak-7a3f"
@@ -191,6 +191,8 @@ def ensure_roles() -> None:
     migration = importlib.import_module("groups.migrations.0002_roles")
     support, _ = Group.objects.get_or_create(name=SUPPORT)
     support.permissions.add(Permission.objects.get(codename="export_numbers"))
+    editors, _ = Group.objects.get_or_create(name=GROUP_EDITORS)
+    editors.permissions.add(Permission.objects.get(codename="manage_groups"))
     tenant_admins, _ = Group.objects.get_or_create(name=TENANT_ADMINS)
     for app_label, codename in migration.TENANT_ADMIN_PERMISSIONS:
         tenant_admins.permissions.add(
