@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from groups.models import Tenant
-from groups.roles import SUPPORT, TENANT_ADMINS
+from groups.roles import GROUP_EDITORS, SUPPORT, TENANT_ADMINS
 from groups.simulator import SimGroup, generate_groups
 from tests.conftest import KNOWN_SECRETS, THREAD_TASKS, create_tenant, create_user, ensure_roles
 
@@ -122,6 +122,7 @@ def world(transactional_db, simulator, settings):
         "hk": hk,
         "cn": cn,
         "support": create_user("support", roles=[SUPPORT], tenants=[hk]),
+        "editor": create_user("editor", roles=[SUPPORT, GROUP_EDITORS], tenants=[hk]),
         "tenant_admin": create_user("tadmin", roles=[TENANT_ADMINS], staff=True),
         "root": create_user("root", superuser=True),
     }

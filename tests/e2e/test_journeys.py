@@ -169,8 +169,53 @@ MAIN_PAGES = [
     ("group", "/t/hk-hotline/groups/" + "a" * 32 + "/"),
     ("search", "/search/?q=%2B852+3575+3351%0A3351%0Ahello%0A99999999"),
     ("history", "/t/hk-hotline/syncs/"),
+    ("changes", "/t/hk-hotline/changes/"),
     ("password", "/accounts/password/"),
 ]
+
+
+def test_a_group_editor_changes_a_group_and_support_sees_its_history(make_page, world, simulator):
+    page = make_page()
+    log_in(page, "editor")
+    wait_for_data(page, world["hk"])
+
+    # A new group: the form, the confirmation naming the account, then NXCloud has it.
+    page.get_by_role("link", name="New group").click()
+    page.get_by_label("Group name").fill("Night shift")
+    page.get_by_label("Numbers", exact=True).fill("+852 9123 4567\n+65 9123 4567\n+852 9123 4567\n12")
+    page.get_by_role("button", name="Review the change").click()
+    expect(page.get_by_text("“12” has no country code we know.")).to_be_visible()
+    page.get_by_label("Numbers", exact=True).fill("+852 9123 4567\n+65 9123 4567")
+    page.get_by_role("button", name="Review the change").click()
+    expect(page.get_by_role("heading", name="Confirm: new group")).to_be_visible()
+    expect(page.get_by_text("Hong Kong Hotline (access key ak-hk)")).to_be_visible()
+    page.get_by_role("button", name="Send to NXCloud").click()
+    expect(page.get_by_text("Group created in NXCloud with 2 numbers.")).to_be_visible()
+    assert any(g.name == "Night shift" for g in simulator.accounts["ak-hk"].groups.values())
+
+    # Remove a number from the front desk group, after seeing exactly which.
+    page.goto(f"/t/hk-hotline/groups/{'a' * 32}/")
+    page.get_by_role("link", name="Change numbers").click()
+    page.get_by_label("Remove these numbers").check()
+    page.get_by_label("Numbers", exact=True).fill("+44 7911 123456")
+    page.get_by_role("button", name="Review the change").click()
+    expect(page.get_by_text("Numbers after")).to_be_visible()
+    expect(page.locator(".number-list")).to_contain_text("447911123456")
+    page.get_by_role("button", name="Send to NXCloud").click()
+    expect(page.get_by_text("Saved in NXCloud: 0 added, 1 removed.")).to_be_visible()
+    expect(page.get_by_role("region", name="History of this group")).to_contain_text(
+        "number removed"
+    )
+    screenshot(page, "group-history-desktop")
+
+    # Support searches that number: it is no longer in the group, and the page says since when.
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, "support")
+    page.goto("/search/?q=%2B44+7911+123456")
+    expect(page.get_by_role("heading", name="No longer in these groups (1)")).to_be_visible()
+    expect(page.get_by_text("was in this group until")).to_be_visible()
+    page.goto("/t/hk-hotline/changes/")
+    expect(page.get_by_role("cell", name="Night shift").first).to_be_visible()
 
 
 @pytest.mark.parametrize(("size", "viewport"), [("desktop", DESKTOP), ("phone", PHONE)])
