@@ -156,6 +156,10 @@ class AuditEvent(models.Model):
         GROUP_CREATED = "group_created", "Number group created"
         GROUP_NUMBERS_CHANGED = "group_numbers_changed", "Numbers of a group changed"
         GROUP_DELETED = "group_deleted", "Number group deleted"
+        TWO_FACTOR_ENABLED = "2fa_enabled", "Two-factor login turned on"
+        TWO_FACTOR_DISABLED = "2fa_disabled", "Two-factor login turned off"
+        TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
+        RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

@@ -12,14 +12,16 @@ from django.core.paginator import InvalidPage, Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse_lazy
+from django.urls import reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from groups import metrics, selectors, services
+from groups import metrics, selectors, services, two_factor
 from groups.access import EXPORT_PERMISSION, MANAGE_GROUPS_PERMISSION, tenant_view
 from groups.audit import record_event
 from groups.exports import (
@@ -566,4 +568,97 @@ def group_delete(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRes
         request,
         "groups/group_delete.html",
         {"tenant": tenant, "group": group, "removed": numbers},
+    )
+
+
+# --- two-factor login -----------------------------------------------------------------------------
+
+SETUP_DEVICE_SESSION_KEY = "pns_2fa_setup_device"
+
+
+def _safe_next(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        return target
+    return reverse("home")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_page(request: HttpRequest) -> HttpResponse:
+    """Your two-factor login: on or off, recovery codes left; new codes; turn it off."""
+    user = request.user
+    required = two_factor.two_factor_required(user)
+    codes = None
+    if request.method == "POST":
+        if request.POST.get("action") == "new_codes" and two_factor.has_authenticator(user):
+            codes = two_factor.recovery_codes_new(user)
+        elif request.POST.get("action") == "disable" and not required:
+            two_factor.disable(request)
+            messages.success(request, "Two-factor login is off.")
+            return redirect("two_factor")  # the URL name
+    return render(
+        request,
+        "registration/two_factor.html",
+        {
+            "enabled": two_factor.has_authenticator(user),
+            "required": required,
+            "codes": codes,
+            "codes_left": two_factor.recovery_codes_left(user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_setup(request: HttpRequest) -> HttpResponse:
+    """Scan a QR code into an authenticator app, type a code from it: two-factor is on."""
+    device = None
+    device_id = request.session.get(SETUP_DEVICE_SESSION_KEY)
+    if request.method == "POST" and device_id:
+        device = TOTPDevice.objects.filter(pk=device_id, user=request.user, confirmed=False).first()
+    error = ""
+    if device is not None:
+        codes = two_factor.setup_confirm(request, device, request.POST.get("token", ""))
+        if codes is not None:
+            del request.session[SETUP_DEVICE_SESSION_KEY]
+            return render(
+                request,
+                "registration/two_factor.html",
+                {"enabled": True, "codes": codes, "just_enabled": True,
+                 "codes_left": len(codes), "next": _safe_next(request)},
+            )  # fmt: skip
+        error = "That code is not right. Type the 6 digits the app shows now."
+    else:
+        device = two_factor.setup_start(request.user)
+        request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
+    return render(
+        request,
+        "registration/two_factor_setup.html",
+        {
+            # segno's SVG of our own otpauth address: no user text in it.
+            "qr_svg": mark_safe(two_factor.setup_qr_svg(device)),  # noqa: S308  # nosec B308 B703
+            "secret": two_factor.setup_secret(device),
+            "error": error,
+            "required": two_factor.two_factor_required(request.user),
+            "next": _safe_next(request),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def two_factor_verify(request: HttpRequest) -> HttpResponse:
+    """The second step of logging in: a code from the authenticator app, or a recovery code."""
+    if request.user.is_verified():
+        return redirect(_safe_next(request))
+    error = ""
+    if request.method == "POST":
+        if two_factor.verify(request, request.POST.get("token", "")):
+            return redirect(_safe_next(request))
+        error = "That code is not right (or too many tries: wait a moment and try again)."
+    return render(
+        request,
+        "registration/two_factor_verify.html",
+        {"error": error, "next": _safe_next(request)},
     )

@@ -56,6 +56,9 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "django_tasks_db",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "groups",
 ]
 
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "groups.two_factor.TwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -246,6 +251,10 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# Two-factor login (TOTP): on, superusers and tenant admins must set up an authenticator.
+PNS_REQUIRE_2FA = env.bool("PNS_REQUIRE_2FA", default=False)
+OTP_TOTP_ISSUER = "PNS Admin"
 
 # /metrics answers only requests that carry `Authorization: Bearer <this token>`; unset, it
 # is off (404). Scrape each instance; see docs/deploy.md for PROMETHEUS_MULTIPROC_DIR.

@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from groups import views
+
 urlpatterns = [
     path(
         "accounts/login/",
@@ -9,6 +11,9 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/2fa/", views.two_factor_page, name="two_factor"),
+    path("accounts/2fa/setup/", views.two_factor_setup, name="two_factor_setup"),
+    path("accounts/2fa/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("admin/", admin.site.urls),
     path("", include("groups.urls")),
 ]

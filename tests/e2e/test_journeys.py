@@ -171,6 +171,7 @@ MAIN_PAGES = [
     ("history", "/t/hk-hotline/syncs/"),
     ("changes", "/t/hk-hotline/changes/"),
     ("password", "/accounts/password/"),
+    ("two-factor", "/accounts/2fa/setup/"),
 ]
 
 
@@ -182,7 +183,9 @@ def test_a_group_editor_changes_a_group_and_support_sees_its_history(make_page, 
     # A new group: the form, the confirmation naming the account, then NXCloud has it.
     page.get_by_role("link", name="New group").click()
     page.get_by_label("Group name").fill("Night shift")
-    page.get_by_label("Numbers", exact=True).fill("+852 9123 4567\n+65 9123 4567\n+852 9123 4567\n12")
+    page.get_by_label("Numbers", exact=True).fill(
+        "+852 9123 4567\n+65 9123 4567\n+852 9123 4567\n12"
+    )
     page.get_by_role("button", name="Review the change").click()
     expect(page.get_by_text("“12” has no country code we know.")).to_be_visible()
     page.get_by_label("Numbers", exact=True).fill("+852 9123 4567\n+65 9123 4567")
