@@ -277,3 +277,38 @@ def test_hostile_text_from_nxcloud_is_neutralised_in_downloads(hostile):
     cells = next(row for row in sheet.iter_rows() if row[1].value == HOSTILE_GROUP.group_id)
     assert cells[4].value == HOSTILE_REMARK and cells[4].data_type == "s"
     assert cells[3].value == HOSTILE_GROUP.customer_id and cells[3].data_type == "s"
+
+
+# --- the forms that change groups in NXCloud, and the two-factor code -------------------------
+
+
+@pytest.fixture
+def editor_client(logged_in, db):
+    from groups.roles import GROUP_EDITORS
+
+    tenant = Tenant.objects.get(slug="sim")
+    logged_in.force_login(create_user("editor", roles=[GROUP_EDITORS], tenants=[tenant]))
+    return logged_in
+
+
+@fuzz
+@given(name=anything, remark=anything, numbers=anything, operation=anything, confirm=anything)
+def test_the_group_change_forms_never_fail(
+    editor_client, name, remark, numbers, operation, confirm
+):
+    create = {"name": name, "remark": remark, "numbers": numbers}
+    change = {"operation": operation, "numbers": numbers}
+    for url, data in (
+        (reverse("group_create", args=["sim"]), create),
+        (reverse("group_numbers", args=["sim", "b8c2aaf940d534d3c9ed8b780757f94e"]), change),
+    ):
+        assert_not_a_server_error(editor_client.post(url, data))  # preview
+        assert_not_a_server_error(editor_client.post(url, {**data, "confirm": confirm}))
+
+
+@fuzz
+@given(token=anything, next_url=anything)
+def test_the_two_factor_forms_never_fail(superuser_client, token, next_url):
+    for name in ("two_factor_verify", "two_factor_setup"):
+        response = superuser_client.post(reverse(name), {"token": token, "next": next_url})
+        assert_not_a_server_error(response)
