@@ -107,6 +107,8 @@ def recovery_codes_left(user) -> int:
     return StaticToken.objects.filter(device__user=user).count()
 
 
+SINGLE_FACTOR_SESSION_KEY = "pns_single_factor"
+
 # Pages a user half-way through logging in may still open.
 OPEN_PATHS = ("/accounts/2fa/", "/accounts/logout/", "/static/", "/healthz", "/readyz", "/metrics")
 
@@ -120,11 +122,19 @@ class TwoFactorMiddleware:
 
     def __call__(self, request: HttpRequest):
         user = request.user
-        if user.is_authenticated and not request.path.startswith(OPEN_PATHS):
-            if not user.is_verified() and user_has_device(user):
+        if (
+            user.is_authenticated
+            and not request.path.startswith(OPEN_PATHS)
+            and not user.is_verified()
+            # Checked once a session (two queries): a second factor added elsewhere, or
+            # PNS_REQUIRE_2FA turned on, applies from the next login.
+            and not request.session.get(SINGLE_FACTOR_SESSION_KEY)
+        ):
+            if user_has_device(user):
                 return _redirect("two_factor_verify", request)
-            if not user_has_device(user) and two_factor_required(user):
+            if two_factor_required(user):
                 return _redirect("two_factor_setup", request)
+            request.session[SINGLE_FACTOR_SESSION_KEY] = True
         return self.get_response(request)
 
 
