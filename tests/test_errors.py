@@ -5,6 +5,7 @@ from http import HTTPStatus
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.test import RequestFactory, override_settings
 from django.urls import path, reverse
 from django.views.debug import SafeExceptionReporterFilter
@@ -64,3 +65,23 @@ def test_settings_holding_keys_are_masked_in_error_reports():
     safe = SafeExceptionReporterFilter().get_safe_settings()
     assert set(safe["SECRET_KEY"]) == {"*"}
     assert set(str(safe["PNS_ENCRYPTION_KEYS"])) == {"*"}
+
+
+def test_a_number_too_large_for_the_database_is_a_400_that_says_so(client, db):
+    from tests.conftest import create_user
+
+    client.force_login(create_user("root", superuser=True))
+    someone = create_user("someone")
+    response = client.post(
+        reverse("admin:auth_user_change", args=[someone.pk]),
+        {"username": "someone", "groups": "9223372036854775808",
+         "memberships-TOTAL_FORMS": "0", "memberships-INITIAL_FORMS": "0"},
+    )  # fmt: skip
+    if connection.vendor == "postgresql":
+        # PostgreSQL compares the number as a numeric: the form says the choice is not valid.
+        assert response.status_code == HTTPStatus.OK
+        assert b"is not one of the available choices" in response.content
+    else:
+        # SQLite cannot take it as a parameter at all (it was a 500).
+        assert response.status_code == HTTPStatus.BAD_REQUEST
+        assert b"A number in this request is too large." in response.content
