@@ -1,7 +1,9 @@
 import importlib
 import logging
+import os
 import random
 
+import hypothesis
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
@@ -11,6 +13,11 @@ from groups.models import Tenant, TenantMembership
 from groups.nxcloud import PnsClient
 from groups.roles import GROUP_EDITORS, SUPPORT, TENANT_ADMINS
 from groups.simulator import PnsSimulator, SimGroup, generate_groups
+
+# CI explores the same examples on every run (a red build means a change broke something);
+# elsewhere hypothesis explores new ones each time, and finds what CI's fixed set does not.
+hypothesis.settings.register_profile("ci", derandomize=True)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ACCESS_KEY = "test-ak-7a3f"
 ACCESS_SECRET = "test-secret-Zq81vP0c"
