@@ -121,10 +121,11 @@ class TwoFactorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest):
+        if request.path.startswith(OPEN_PATHS):
+            return self.get_response(request)  # before request.user: it costs two queries
         user = request.user
         if (
             user.is_authenticated
-            and not request.path.startswith(OPEN_PATHS)
             and not user.is_verified()
             # Checked once a session (two queries): a second factor added elsewhere, or
             # PNS_REQUIRE_2FA turned on, applies from the next login.
