@@ -248,16 +248,25 @@ SYNC_COLUMNS = [
 ]
 
 
-def export_permission_required(view):
-    """Downloads need `export_numbers` on top of seeing the tenant (view-only users exist)."""
+def permission_required_or_403(permission: str, refusal: str):
+    """A view that needs `permission` on top of what its other checks allow: 403 without."""
 
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.has_perm(EXPORT_PERMISSION):
-            raise PermissionDenied("You may view this data but not download it.")
-        return view(request, *args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+# Downloads need `export_numbers` on top of seeing the tenant (view-only users exist).
+export_permission_required = permission_required_or_403(
+    EXPORT_PERMISSION, "You may view this data but not download it."
+)
 
 
 def _download(
@@ -463,16 +472,10 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 # --- managing groups in NXCloud -----------------------------------------------------------------
 
 
-def manage_permission_required(view):
-    """Changing groups in NXCloud needs `manage_groups` on top of seeing the tenant."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.has_perm(MANAGE_GROUPS_PERMISSION):
-            raise PermissionDenied("You may view these groups but not change them.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+# Changing groups in NXCloud needs `manage_groups` on top of seeing the tenant.
+manage_permission_required = permission_required_or_403(
+    MANAGE_GROUPS_PERMISSION, "You may view these groups but not change them."
+)
 
 
 def _refused(request: HttpRequest, refusal: services.GroupChangeRefused) -> None:
