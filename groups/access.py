@@ -17,6 +17,7 @@ from groups.models import Tenant
 VIEW_ALL_TENANTS = "groups.view_all_tenants"
 EXPORT_PERMISSION = "groups.export_numbers"
 MANAGE_GROUPS_PERMISSION = "groups.manage_groups"
+FULL_NUMBERS_PERMISSION = "groups.view_full_numbers"
 
 
 def sees_all_tenants(user) -> bool:

@@ -21,7 +21,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 TEXT, PHONE, EXACT = "text", "phone", "exact"
 CHUNK_CHARS = 64 * 1024  # what one streamed chunk holds: tens of KB, not one row
 EXCEL_MAX_ROWS = 1_048_576
-_PHONE_LIKE = re.compile(r"\+?[0-9][0-9,]*")
+# Masked numbers (`85235••••51`) are phone-like too: nothing in them can be a formula.
+_PHONE_LIKE = re.compile(r"\+?[0-9•][0-9•,]*")
 UTF8_BOM = "\ufeff"
 
 FinishCallback = Callable[[int, bool], None]

@@ -71,6 +71,7 @@ class Tenant(models.Model):
             ("view_all_tenants", "Can see every tenant without a grant"),
             ("export_numbers", "Can download CSV and Excel exports"),
             ("manage_groups", "Can create, change and delete number groups in NXCloud"),
+            ("view_full_numbers", "Can see phone numbers unmasked (each reveal is audited)"),
         ]
 
     def __str__(self) -> str:
@@ -160,6 +161,7 @@ class AuditEvent(models.Model):
         TWO_FACTOR_DISABLED = "2fa_disabled", "Two-factor login turned off"
         TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
         RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+        NUMBER_REVEALED = "number_revealed", "Full number shown"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(

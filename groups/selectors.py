@@ -27,6 +27,7 @@ from groups.phones import (
     regions_of,
     split_entries,
 )
+from groups.privacy import mask_number, mask_number_list
 from groups.services import stalled_run_message, sync_run_is_stalled
 
 # The group list's sort keys: what a URL may say → the ordering it means.
@@ -234,7 +235,7 @@ def group_changes(tenant: Tenant, group_id: str | None = None) -> QuerySet:
     return changes.order_by("-at", "-pk")
 
 
-def change_export_rows(tenant: Tenant) -> Iterator[tuple]:
+def change_export_rows(tenant: Tenant, *, masked: bool = False) -> Iterator[tuple]:
     for change in group_changes(tenant).iterator(chunk_size=2000):
         yield (
             tenant.name,
@@ -242,7 +243,7 @@ def change_export_rows(tenant: Tenant) -> Iterator[tuple]:
             change.get_kind_display(),
             change.group_id,
             change.group_name,
-            change.digits,
+            mask_number(change.digits) if masked and change.digits else change.digits,
             change.old_value,
             change.new_value,
         )
@@ -311,6 +312,11 @@ class NumberMatch:
     @property
     def e164(self) -> str:
         return "+" + self.digits if self.digits.isdigit() else ""
+
+    @property
+    def shown_in_full(self) -> bool:
+        """An exact match is the number the user typed: masking it would hide nothing."""
+        return self.kind == MatchKind.EXACT
 
     @property
     def kind_label(self) -> str:
@@ -554,18 +560,26 @@ GROUP_EXPORT_FIELDS = ("group_id", "name", "customer_id", "remark", "phone_count
 
 
 def group_export_rows(
-    *, tenant: Tenant, groups: QuerySet, snapshot: Snapshot | None
+    *, tenant: Tenant, groups: QuerySet, snapshot: Snapshot | None, masked: bool = False
 ) -> Iterator[tuple]:
     synced_at = _iso(snapshot.taken_at if snapshot else None)
     for row in groups.values_list(*GROUP_EXPORT_FIELDS).iterator(chunk_size=2000):
+        if masked:
+            row = (*row[:-1], mask_number_list(row[-1]))
         yield (tenant.name, *row, synced_at)
 
 
 def number_export_blocks(
-    *, tenant: Tenant, groups: QuerySet, text: Callable[[str], str], phone: Callable[[str], str]
+    *,
+    tenant: Tenant,
+    groups: QuerySet,
+    text: Callable[[str], str],
+    phone: Callable[[str], str],
+    masked: bool = False,
 ) -> Iterator[list[tuple]]:
     """The numbers of `groups`, one block a group, in NXCloud's order: tenant, groupId,
-    group name, digits, E.164, region. `text` and `phone` prepare cells for the file type.
+    group name, digits, E.164, region. `text` and `phone` prepare cells for the file type;
+    `masked` hides the middle digits of both number columns.
 
     Reads each group's phones as stored with it, and regions from the refresh's prefix
     table: no phonenumbers parse per number, and a tenant's million numbers are a hundred
@@ -587,6 +601,9 @@ def number_export_blocks(
             regions = [r or "" for r in regions]
         else:
             e164s = ["+" + digits for digits in phones]
+        if masked:
+            phones_shown = [phone(mask_number(digits)) for digits in phones]
+            e164s = [mask_number(e164[1:], e164) if e164 else "" for e164 in e164s]
         # zip over repeat() builds the rows in C: this loop runs a million times an export.
         yield list(
             zip(repeat(tenant_name), repeat(group_id), repeat(name), phones_shown, e164s, regions)
@@ -611,12 +628,16 @@ def sync_export_rows(tenant: Tenant) -> Iterator[tuple]:
         )
 
 
-def search_export_rows(results: SearchResults) -> Iterator[tuple]:
-    """Every match, then every entry found nowhere, then every entry not understood."""
+def search_export_rows(results: SearchResults, *, masked: bool = False) -> Iterator[tuple]:
+    """Every match, then every entry found nowhere, then every entry not understood. With
+    `masked`, numbers are masked as the page shows them (exact matches are as typed)."""
     for entry in results.entries:
         for m in entry.matches:
+            digits, e164 = m.digits, m.e164
+            if masked and not m.shown_in_full:
+                digits, e164 = mask_number(digits), mask_number(digits, e164)
             yield (entry.query.text, m.kind, m.tenant.name, m.group.group_id, m.group.name,
-                   m.digits, m.e164, m.region)  # fmt: skip
+                   digits, e164, m.region)  # fmt: skip
     for entry in results.not_found:
         yield (entry.query.text, "not_found", "", "", "", "", "", "")
     for entry in results.not_understood:

@@ -22,6 +22,7 @@ urlpatterns = [
     path("metrics", views.metrics_view, name="metrics"),
     path("search/", views.search, name="search"),
     path("search.<export:fmt>", views.search_export, name="search_export"),
+    path("numbers/reveal/", views.reveal_number, name="reveal_number"),
     path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("t/<slug:slug>/", views.tenant_detail, name="tenant_detail"),
     path("t/<slug:slug>/refresh/", views.tenant_refresh, name="tenant_refresh"),
@@ -36,6 +37,7 @@ urlpatterns = [
     path("t/<slug:slug>/groups/<str:group_id>/", views.group_detail, name="group_detail"),
     path("t/<slug:slug>/groups/<str:group_id>/numbers/", views.group_numbers, name="group_numbers"),
     path("t/<slug:slug>/groups/<str:group_id>/delete/", views.group_delete, name="group_delete"),
+    path("t/<slug:slug>/groups/<str:group_id>/reveal/", views.group_reveal, name="group_reveal"),
     path(
         "t/<slug:slug>/groups/<str:group_id>/numbers.<export:fmt>",
         views.group_numbers_export,

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import InvalidPage, Paginator
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils import timezone
@@ -21,8 +21,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from groups import metrics, selectors, services, two_factor
-from groups.access import EXPORT_PERMISSION, MANAGE_GROUPS_PERMISSION, tenant_view
+from groups import metrics, privacy, selectors, services, two_factor
+from groups.access import (
+    EXPORT_PERMISSION,
+    FULL_NUMBERS_PERMISSION,
+    MANAGE_GROUPS_PERMISSION,
+    tenant_view,
+    visible_tenants,
+)
 from groups.audit import record_event
 from groups.exports import (
     EXACT,
@@ -39,6 +45,7 @@ from groups.forms import GroupCreateForm, GroupListForm, GroupNumbersForm, Searc
 from groups.models import AuditEvent, NumberGroup, Tenant
 from groups.nxcloud import split_phones
 from groups.observability import readiness_problems
+from groups.phones import format_in_region
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,30 @@ def page_or_404(items, per_page: int, number: str | None):
         return Paginator(items, per_page).page(number or 1)
     except InvalidPage:
         raise Http404("No such page.") from None
+
+
+def permission_required_or_403(permission: str, refusal: str):
+    """A view that needs `permission` on top of what its other checks allow: 403 without."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(refusal)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+full_numbers_permission_required = permission_required_or_403(
+    FULL_NUMBERS_PERMISSION, "You may not see full phone numbers."
+)
+# Downloads need `export_numbers` on top of seeing the tenant (view-only users exist).
+export_permission_required = permission_required_or_403(
+    EXPORT_PERMISSION, "You may view this data but not download it."
+)
 
 
 @login_required
@@ -132,9 +163,31 @@ def tenant_refresh(request: HttpRequest, tenant: Tenant) -> HttpResponse:
 
 @tenant_view
 def group_detail(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpResponse:
+    return _group_page(request, tenant, group_id)
+
+
+@tenant_view
+@require_POST
+@full_numbers_permission_required
+def group_reveal(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpResponse:
+    """The group page with every number in full (and as text to copy); audited."""
+    return _group_page(request, tenant, group_id, reveal=True)
+
+
+def _group_page(
+    request: HttpRequest, tenant: Tenant, group_id: str, *, reveal: bool = False
+) -> HttpResponse:
     freshness = selectors.tenant_freshness(tenant)
     group = selectors.group_in_snapshot(snapshot=freshness.snapshot, group_id=group_id)
     numbers = selectors.numbers_of_group(group)
+    if reveal:
+        record_event(
+            AuditEvent.Action.NUMBER_REVEALED,
+            request=request,
+            tenant=tenant,
+            group_id=group.group_id,
+            numbers=len(numbers),
+        )
     return render(
         request,
         "groups/group_detail.html",
@@ -143,9 +196,37 @@ def group_detail(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRes
             "freshness": freshness,
             "group": group,
             "numbers": numbers,
+            "full_numbers": reveal,
             "regions": selectors.region_counts(numbers),
             "history": selectors.group_changes(tenant, group.group_id)[:GROUP_HISTORY_SHOWN],
         },
+    )
+
+
+@login_required
+@require_POST
+@full_numbers_permission_required
+def reveal_number(request: HttpRequest) -> HttpResponse:
+    """One masked number in full, for the Show button next to it: JSON for the page's script,
+    a small page without it. Audited; the tenant's access is checked again."""
+    wants_json = request.headers.get("Accept", "").startswith("application/json")
+    try:
+        tenant_id, digits = privacy.read_reveal_token(request.POST.get("token", ""))
+    except privacy.RevealRefused as refused:
+        if wants_json:
+            return JsonResponse({"error": str(refused)}, status=400)
+        return render(request, "400.html", {"message": str(refused)}, status=400)
+    tenant = visible_tenants(request.user).filter(pk=tenant_id).first()
+    if tenant is None:
+        raise Http404("No such tenant.")
+    record_event(AuditEvent.Action.NUMBER_REVEALED, request=request, tenant=tenant, number=digits)
+    shown = format_in_region(digits, tenant.default_region)
+    if wants_json:
+        return JsonResponse({"number": shown, "digits": digits})
+    return render(
+        request,
+        "groups/number_revealed.html",
+        {"tenant": tenant, "number": shown, "digits": digits, "back": _safe_next(request)},
     )
 
 
@@ -248,27 +329,6 @@ SYNC_COLUMNS = [
 ]
 
 
-def permission_required_or_403(permission: str, refusal: str):
-    """A view that needs `permission` on top of what its other checks allow: 403 without."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.has_perm(permission):
-                raise PermissionDenied(refusal)
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-# Downloads need `export_numbers` on top of seeing the tenant (view-only users exist).
-export_permission_required = permission_required_or_403(
-    EXPORT_PERMISSION, "You may view this data but not download it."
-)
-
-
 def _download(
     request: HttpRequest,
     *,
@@ -292,6 +352,7 @@ def _download(
             format=fmt,
             rows=count,
             complete=complete,
+            full_numbers=not _masked(request),
         )
 
     if fmt == "xlsx":
@@ -316,6 +377,11 @@ def _listed_groups(request: HttpRequest, tenant: Tenant, snapshot) -> QuerySet:
     )
 
 
+def _masked(request: HttpRequest) -> bool:
+    """Whether this user's exports hold masked numbers, as their pages do."""
+    return not privacy.can_see_full_numbers(request.user)
+
+
 def _cell_preparers(fmt: str):
     """(text, phone) cell preparers: CSV neutralises formulas; .xlsx stores text cells."""
     if fmt == "csv":
@@ -328,7 +394,10 @@ def _cell_preparers(fmt: str):
 def groups_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpResponse:
     snapshot = selectors.tenant_freshness(tenant).snapshot
     rows = selectors.group_export_rows(
-        tenant=tenant, groups=_listed_groups(request, tenant, snapshot), snapshot=snapshot
+        tenant=tenant,
+        groups=_listed_groups(request, tenant, snapshot),
+        snapshot=snapshot,
+        masked=_masked(request),
     )
     return _download(
         request,
@@ -346,7 +415,11 @@ def numbers_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpRespon
     snapshot = selectors.tenant_freshness(tenant).snapshot
     text, phone = _cell_preparers(fmt)
     blocks = selectors.number_export_blocks(
-        tenant=tenant, groups=_listed_groups(request, tenant, snapshot), text=text, phone=phone
+        tenant=tenant,
+        groups=_listed_groups(request, tenant, snapshot),
+        text=text,
+        phone=phone,
+        masked=_masked(request),
     )
     return _download(
         request,
@@ -367,7 +440,11 @@ def group_numbers_export(
     group = selectors.group_in_snapshot(snapshot=snapshot, group_id=group_id)
     text, phone = _cell_preparers(fmt)
     blocks = selectors.number_export_blocks(
-        tenant=tenant, groups=NumberGroup.objects.filter(pk=group.pk), text=text, phone=phone
+        tenant=tenant,
+        groups=NumberGroup.objects.filter(pk=group.pk),
+        text=text,
+        phone=phone,
+        masked=_masked(request),
     )
     return _download(
         request,
@@ -400,7 +477,7 @@ def changes_export(request: HttpRequest, tenant: Tenant, fmt: str) -> HttpRespon
         fmt=fmt,
         stem=f"pns-{tenant.slug}-changes",
         columns=CHANGE_COLUMNS,
-        rows=selectors.change_export_rows(tenant),
+        rows=selectors.change_export_rows(tenant, masked=_masked(request)),
         tenant=tenant,
     )
 
@@ -419,7 +496,7 @@ def search_export(request: HttpRequest, fmt: str) -> HttpResponse:
         fmt=fmt,
         stem="pns-search",
         columns=SEARCH_COLUMNS,
-        rows=selectors.search_export_rows(results),
+        rows=selectors.search_export_rows(results, masked=_masked(request)),
     )
 
 
@@ -534,7 +611,14 @@ def group_numbers(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRe
             return render(
                 request,
                 "groups/group_confirm.html",
-                {**context, "added": added, "removed": removed, "after": len(after)},
+                {
+                    **context,
+                    "added": added,
+                    "removed": removed,
+                    "after": len(after),
+                    # Numbers the user typed are shown in full; ones only the group held, not.
+                    "removed_typed": set(removed) <= set(numbers),
+                },
             )
         try:
             added, removed = services.group_change_numbers(

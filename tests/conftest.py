@@ -201,6 +201,7 @@ def ensure_roles() -> None:
     editors, _ = Group.objects.get_or_create(name=GROUP_EDITORS)
     editors.permissions.add(Permission.objects.get(codename="manage_groups"))
     tenant_admins, _ = Group.objects.get_or_create(name=TENANT_ADMINS)
+    tenant_admins.permissions.add(Permission.objects.get(codename="view_full_numbers"))
     for app_label, codename in migration.TENANT_ADMIN_PERMISSIONS:
         tenant_admins.permissions.add(
             Permission.objects.get(content_type__app_label=app_label, codename=codename)

@@ -129,6 +129,7 @@ NOT_TENANT_SCOPED = {
     "password_change",
     "search",
     "search_export",
+    "reveal_number",  # the tenant is in its encrypted token, and checked the same way
 }
 
 

@@ -36,7 +36,10 @@ def tenant(db, simulator, account):
 
 @pytest.fixture
 def exporter(client, tenant):
-    user = create_user("analyst", roles=[SUPPORT], tenants=[tenant])
+    # Exports of full numbers; tests/test_privacy.py covers the masked ones.
+    user = create_user(
+        "analyst", roles=[SUPPORT], perms=["groups.view_full_numbers"], tenants=[tenant]
+    )
     client.force_login(user)
     return user
 
@@ -218,6 +221,7 @@ def test_each_download_is_audited_with_its_url_and_row_count(client, exporter, t
         "format": "csv",
         "rows": 3,
         "complete": True,
+        "full_numbers": True,
     }
 
 

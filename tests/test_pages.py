@@ -126,9 +126,20 @@ def test_the_group_page_shows_every_field_and_numbers_for_people(client, support
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)</script>" not in html
     assert "first line<br>second &lt;b&gt;line&lt;/b&gt;" in html
-    assert "+852 3575 3351" in html and "85235753351" in html
-    assert "+1 415-555-2671" in html
+    # Numbers are masked for a user without view_full_numbers (tests/test_privacy.py).
+    assert "+852 35•• ••51" in html and "+1 41•-•••-••71" in html
+    assert "3575 3351" not in html and "85235753351" not in html
     assert "HK (+852): 1" in page_text(response)
+    assert 'id="all-numbers"' not in html
+
+
+def test_all_numbers_of_a_group_in_full_and_as_text_to_copy(client, sim_tenant, refreshed):
+    user = create_user("lead", perms=["groups.view_full_numbers"], tenants=[sim_tenant])
+    client.force_login(user)
+    response = client.post(reverse("group_reveal", args=[refreshed.slug, "9" * 32]))
+    html = response.content.decode()
+    assert response.status_code == HTTPStatus.OK
+    assert "+852 3575 3351" in html and "+1 415-555-2671" in html
     assert 'data-copy-target="all-numbers"' in html
     assert re.search(
         r'<textarea id="all-numbers"[^>]*>85235753351\n6591234567\n14155552671\n', html

@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from groups.phones import format_in_region
+from groups.privacy import can_see_full_numbers, mask_number, reveal_token
 
 register = template.Library()
 
@@ -34,6 +35,36 @@ def phone_in(digits: str, region: str) -> str:
     return format_in_region(digits, region)
 
 
+def phone_html(digits: str, tenant, *, can_reveal: bool, full: bool = False) -> str:
+    """A stored number as a page shows it: masked, with a Show button for those who may
+    reveal it; in full when `full` (a number the user typed, or one they chose to reveal)."""
+    shown = format_in_region(digits, tenant.default_region)
+    if full:
+        return format_html('<span class="phone">{}</span>', shown)
+    masked = mask_number(digits, shown)
+    if not can_reveal:
+        return format_html('<span class="phone masked">{}</span>', masked)
+    return format_html(
+        '<span class="phone-reveal"><span class="phone masked">{}</span> <button type="submit"'
+        ' class="button-link reveal-button" form="reveal-form" name="token" value="{}"'
+        ' aria-label="Show the full number {}">Show</button></span>',
+        masked,
+        reveal_token(tenant.pk, digits),
+        masked,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def phone(context, digits: str, tenant, full: bool = False) -> str:
+    """`{% phone digits tenant %}`: see phone_html."""
+    return phone_html(digits, tenant, can_reveal=can_reveal(context), full=full)
+
+
+def can_reveal(context) -> bool:
+    request = context.get("request")
+    return request is not None and can_see_full_numbers(request.user)
+
+
 @register.filter
 def percent_of(done: int | None, total: int | None) -> int:
     if not total:
@@ -41,14 +72,15 @@ def percent_of(done: int | None, total: int | None) -> int:
     return min(100, round(100 * (done or 0) / total))
 
 
-@register.simple_tag
-def search_entry_rows(entry) -> str:
+@register.simple_tag(takes_context=True)
+def search_entry_rows(context, entry) -> str:
     """The result rows of one searched entry.
 
     Built here rather than with template tags: a pasted list renders thousands of rows, and
     Django's template engine spent most of a 1,000-number search doing it.
     """
     rows = []
+    revealer = can_reveal(context)
     count = len(entry.matches)
     for index, match in enumerate(entry.matches):
         head = ""
@@ -84,7 +116,7 @@ def search_entry_rows(entry) -> str:
         rows.append(
             format_html(
                 '<tr>{}<td>{}</td><td><a href="{}">{}</a>{}</td><td class="mono small">{}</td>'
-                '<td class="phone">{}</td><td class="mono">{}</td>'
+                "<td>{}</td>"
                 '<td><span class="kind kind-{}">{}</span></td><td class="small muted">{}</td></tr>',
                 head,
                 match.tenant.name,
@@ -92,8 +124,9 @@ def search_entry_rows(entry) -> str:
                 match.group.name or match.group.group_id,
                 flag,
                 match.group.group_id,
-                match.formatted,
-                match.digits,
+                phone_html(
+                    match.digits, match.tenant, can_reveal=revealer, full=match.shown_in_full
+                ),
                 match.kind,
                 match.kind_label,
                 match.snapshot_age_text,

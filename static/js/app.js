@@ -61,6 +61,44 @@
     form.method = "post";
   });
 
+  // Show buttons next to masked numbers: reveal the number in place (the server audits it).
+  // Without this script the same form opens a page with the number.
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!form.hasAttribute("data-reveal-form") || !event.submitter) return;
+    event.preventDefault();
+    var button = event.submitter;
+    var slot = button.parentNode.querySelector(".masked");
+    var data = new FormData(form);
+    data.append(button.name, button.value);
+    button.disabled = true;
+    fetch(form.action, {
+      method: "POST",
+      body: data,
+      headers: { Accept: "application/json" },
+      credentials: "same-origin"
+    })
+      .then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) throw new Error(data.error || "The number could not be shown.");
+          return data;
+        }, function () { throw new Error("The number could not be shown (" + response.status + ")."); });
+      })
+      .then(function (data) {
+        slot.textContent = data.number;
+        slot.classList.remove("masked");
+        slot.setAttribute("title", data.digits);
+        button.remove();
+      })
+      .catch(function (error) {
+        var note = document.createElement("span");
+        note.className = "reveal-error";
+        note.setAttribute("role", "alert");
+        note.textContent = error.message;
+        button.replaceWith(note);
+      });
+  });
+
   // Copy buttons are useless without this script: show them only now.
   document.querySelectorAll("[data-copy-target][hidden]").forEach(function (button) {
     button.hidden = false;

@@ -123,6 +123,9 @@ def world(transactional_db, simulator, settings):
         "cn": cn,
         "support": create_user("support", roles=[SUPPORT], tenants=[hk]),
         "editor": create_user("editor", roles=[SUPPORT, GROUP_EDITORS], tenants=[hk]),
+        "lead": create_user(
+            "lead", roles=[SUPPORT], perms=["groups.view_full_numbers"], tenants=[hk]
+        ),
         "tenant_admin": create_user("tadmin", roles=[TENANT_ADMINS], staff=True),
         "root": create_user("root", superuser=True),
     }

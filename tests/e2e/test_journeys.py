@@ -62,15 +62,13 @@ def test_support_works_through_a_day(make_page, world, simulator):
     expect(page.get_by_text("Page 2 of 97")).to_be_visible()
     assert page.locator("tbody tr").count() == 25
 
-    # A group, its numbers, copy-all.
+    # A group and its numbers, masked: support may not see them in full.
     page.goto(hk.get_absolute_url() + "?q=Front+desk")
     page.get_by_role("link", name="Front desk").click()
     expect(page.get_by_role("heading", name="Front desk")).to_be_visible()
-    expect(page.get_by_text("+852 3575 3351")).to_be_visible()
-    page.get_by_role("button", name="Copy all 3").click()
-    expect(page.get_by_role("button", name="Copied")).to_be_visible()
-    copied = page.evaluate("navigator.clipboard.readText()")
-    assert copied.split() == [KNOWN_NUMBER, "85211111114", "447911123456"]
+    expect(page.get_by_text("35•• ••51")).to_be_visible()  # as written in Hong Kong
+    expect(page.get_by_role("button", name=re.compile("^Show"))).to_have_count(0)
+    assert KNOWN_NUMBER not in page.content()
 
     # Search one number in three forms, from the header box and with the / key.
     for typed in ("+852 3575 3351", "00852 35753351", "3575 3351"):
@@ -115,7 +113,11 @@ def test_support_works_through_a_day(make_page, world, simulator):
     assert [r[2] for r in _csv(download.value)[1:]] == ["Front desk"]
     with page.expect_download() as download:
         page.get_by_role("link", name="their numbers CSV").click()
-    assert [r[3] for r in _csv(download.value)[1:]] == [KNOWN_NUMBER, "85211111114", "447911123456"]
+    assert [r[3] for r in _csv(download.value)[1:]] == [
+        "85235••••51",
+        "85211••••14",
+        "4479••••••56",
+    ]
     page.get_by_role("link", name="Front desk").click()
     with page.expect_download() as download:
         page.get_by_role("link", name="numbers CSV").click()
@@ -128,6 +130,31 @@ def test_support_works_through_a_day(make_page, world, simulator):
 
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+
+def test_a_team_lead_reveals_a_number_and_the_audit_log_has_it(make_page, world):
+    page = make_page(permissions=["clipboard-read", "clipboard-write"])
+    log_in(page, "lead")
+    wait_for_data(page, world["hk"])
+    page.goto(f"/t/hk-hotline/groups/{'a' * 32}/")
+    row = page.locator("tbody tr").first  # 85235753351, masked
+
+    # One click shows one number where it is, and the audit log has it.
+    row.get_by_role("button", name="Show the full number 35•• ••51").click()
+    expect(row).to_contain_text("3575 3351")
+    expect(row.get_by_role("button")).to_have_count(0)
+    expect(page.locator(".masked")).to_have_count(2)  # the others stay masked
+    event = AuditEvent.objects.get(action="number_revealed")
+    assert (event.username, event.details) == ("lead", {"number": KNOWN_NUMBER})
+
+    # The whole group in full, and copied as text.
+    page.get_by_role("button", name="Show all 3 numbers").click()
+    expect(page.get_by_text("Full numbers shown (this is in the audit log).")).to_be_visible()
+    page.get_by_role("button", name="Copy all 3").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.split() == [KNOWN_NUMBER, "85211111114", "447911123456"]
+    assert AuditEvent.objects.filter(action="number_revealed").count() == 2
 
 
 def _csv(download) -> list[list[str]]:
@@ -203,7 +230,7 @@ def test_a_group_editor_changes_a_group_and_support_sees_its_history(make_page, 
     page.get_by_label("Numbers", exact=True).fill("+44 7911 123456")
     page.get_by_role("button", name="Review the change").click()
     expect(page.get_by_text("Numbers after")).to_be_visible()
-    expect(page.locator(".number-list")).to_contain_text("447911123456")
+    expect(page.locator(".number-list")).to_contain_text("+44 7911 123456")  # as typed
     page.get_by_role("button", name="Send to NXCloud").click()
     expect(page.get_by_text("Saved in NXCloud: 0 added, 1 removed.")).to_be_visible()
     expect(page.get_by_role("region", name="History of this group")).to_contain_text(
