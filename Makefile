@@ -12,7 +12,7 @@ BASE_PYTHON := $(shell for p in $(PYTHON_CANDIDATES); do \
 	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1 \
 	&& { command -v $$p; break; }; done)
 
-.PHONY: demo test lint help clean-venv
+.PHONY: demo test lint messages help clean-venv
 
 help:
 	@echo "make demo   start the dashboard with demo data on http://127.0.0.1:8000"
@@ -29,6 +29,13 @@ test: $(VENV)/.installed-dev tests/e2e/node_modules/.installed
 	DEBUG=1 $(PY) manage.py check --fail-level WARNING
 	DEBUG=1 $(PY) manage.py makemigrations --check --dry-run
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# After changing an interface string: refresh the catalog, translate the new entries in
+# locale/zh_Hans/LC_MESSAGES/django.po, run this again, and commit both files (needs gettext).
+messages: $(VENV)/.installed-dev
+	DEBUG=1 $(PY) manage.py makemessages -l zh_Hans --no-location --no-obsolete \
+		-i ".venv/*" -i "tests/*" -i "bench/*" -i "staticfiles/*" -i "artifacts/*"
+	DEBUG=1 $(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check --fix .

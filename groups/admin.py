@@ -15,6 +15,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.formats import date_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -28,7 +30,7 @@ User = get_user_model()
 
 class TenantAdminForm(forms.ModelForm):
     access_secret = forms.CharField(
-        label="Access secret",
+        label=_("Access secret"),
         required=False,
         strip=True,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
@@ -53,16 +55,18 @@ class TenantAdminForm(forms.ModelForm):
         if self.instance.has_access_secret:
             changed = self.instance.secret_changed_at
             when = date_format(timezone.localtime(changed), "DATETIME_FORMAT") if changed else "?"
-            field.help_text = f"A secret is set (last changed {when}). Leave blank to keep it."
+            field.help_text = gettext(
+                "A secret is set (last changed %(when)s). Leave blank to keep it."
+            ) % {"when": when}
         else:
-            field.help_text = (
+            field.help_text = gettext(
                 "The NXCloud account's accessSecret. It is stored encrypted and never shown again."
             )
 
     def clean(self):
         cleaned = super().clean()
         if not self.instance.has_access_secret and not cleaned.get("access_secret"):
-            self.add_error("access_secret", "An access secret is required.")
+            self.add_error("access_secret", gettext("An access secret is required."))
         return cleaned
 
 
@@ -99,16 +103,16 @@ class ReadOnlyRowsInline(admin.TabularInline):
 class TenantMembershipInline(ReadOnlyRowsInline):
     fields = ["user", "granted_at", "granted_by"]
     autocomplete_fields = ["user"]
-    verbose_name = "user who may see this tenant"
-    verbose_name_plural = "users who may see this tenant"
+    verbose_name = _("user who may see this tenant")
+    verbose_name_plural = _("users who may see this tenant")
 
 
 class UserMembershipInline(ReadOnlyRowsInline):
     fk_name = "user"
     fields = ["tenant", "granted_at", "granted_by"]
     autocomplete_fields = ["tenant"]
-    verbose_name = "tenant this user may see"
-    verbose_name_plural = "tenants this user may see"
+    verbose_name = _("tenant this user may see")
+    verbose_name_plural = _("tenants this user may see")
 
 
 @admin.register(Tenant)
@@ -142,7 +146,7 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
                 ]
             },
         ),
-        ("History", {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
+        (_("History"), {"fields": ["created_at", "updated_at"], "classes": ["collapse"]}),
     ]
     inlines = [TenantMembershipInline]
     actions = ["test_connections"]
@@ -164,7 +168,7 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
             )
         )
 
-    @admin.display(description="last refresh", ordering="last_refresh_at")
+    @admin.display(description=_("last refresh"), ordering="last_refresh_at")
     def last_refresh(self, tenant: Tenant) -> str:
         if tenant.last_refresh_at is None:
             return "never"
@@ -172,11 +176,11 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
         when = date_format(timezone.localtime(tenant.last_refresh_at), "SHORT_DATETIME_FORMAT")
         return f"{status}, {when}"
 
-    @admin.display(boolean=True, description="secret set")
+    @admin.display(boolean=True, description=_("secret set"))
     def secret_set(self, tenant: Tenant) -> bool:
         return tenant.has_access_secret
 
-    @admin.display(description="users granted", ordering="user_count")
+    @admin.display(description=_("users granted"), ordering="user_count")
     def users(self, tenant: Tenant) -> int:
         return tenant.user_count
 
@@ -209,7 +213,7 @@ class TenantAdmin(MembershipAuditMixin, admin.ModelAdmin):
         self._report_test(request, tenant)
         return HttpResponseRedirect(reverse("admin:groups_tenant_change", args=[tenant.pk]))
 
-    @admin.action(description="Test connection of the selected tenants")
+    @admin.action(description=_("Test connection of the selected tenants"))
     def test_connections(self, request, queryset):
         for tenant in queryset:
             self._report_test(request, tenant)
@@ -245,7 +249,7 @@ class PnsUserAdmin(MembershipAuditMixin, UserAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
 
-    @admin.display(description="roles")
+    @admin.display(description=_("roles"))
     def roles(self, user) -> str:
         return ", ".join(group.name for group in user.groups.all()) or "—"
 
@@ -295,7 +299,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     list_per_page = 100
 
-    @admin.display(description="details")
+    @admin.display(description=_("details"))
     def summary(self, event: AuditEvent) -> str:
         text = "; ".join(f"{key}: {value}" for key, value in event.details.items())
         return text if len(text) <= 140 else text[:139] + "…"
@@ -329,7 +333,7 @@ class AuditEventAdmin(admin.ModelAdmin):
         try:
             events = self.get_changelist_instance(request).get_queryset(request)
         except IncorrectLookupParameters:
-            message = "The filters in this address are not valid for the audit log."
+            message = gettext("The filters in this address are not valid for the audit log.")
             return render(request, "400.html", {"message": message}, status=400)
         rows = (
             (

@@ -1,4 +1,6 @@
 from django import forms
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from groups.nxcloud import OperateType
 from groups.phones import MAX_ENTRIES, numbers_for_nxcloud, split_entries
@@ -12,17 +14,20 @@ class GroupListForm(forms.Form):
     """The group list's filters. A bad sort or page size falls back to the default."""
 
     q = forms.CharField(
-        label="Filter",
+        label=_("Filter"),
         required=False,
         max_length=200,
         strip=True,
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Name, groupId, customerId, remark or number"}
+            attrs={
+                "type": "search",
+                "placeholder": _("Name, groupId, customerId, remark or number"),
+            }
         ),
     )
     sort = forms.ChoiceField(choices=[(key, key) for key in GROUP_SORTS], required=False)
     per_page = forms.TypedChoiceField(
-        label="Per page",
+        label=_("Per page"),
         choices=[(size, size) for size in PAGE_SIZES],
         coerce=int,
         required=False,
@@ -44,35 +49,38 @@ class SearchForm(forms.Form):
     """One number or a pasted list of up to MAX_ENTRIES."""
 
     q = forms.CharField(
-        label="Phone numbers",
+        label=_("Phone numbers"),
         max_length=60_000,
         strip=True,
         error_messages={
-            "required": "Type a number, or paste a list of numbers.",
-            "max_length": "That is more text than 1,000 numbers take. Nothing was searched.",
+            "required": _("Type a number, or paste a list of numbers."),
+            "max_length": _("That is more text than 1,000 numbers take. Nothing was searched."),
         },
         widget=forms.Textarea(
             attrs={
                 "rows": 3,
-                "placeholder": "+852 3575 3351, 3575 3351, 3351 … or paste a list, one a line",
+                "placeholder": _("+852 3575 3351, 3575 3351, 3351 … or paste a list, one a line"),
                 "spellcheck": "false",
                 "autocomplete": "off",
             }
         ),
     )
     anywhere = forms.BooleanField(
-        label="Match anywhere in the number (3 digits or more)", required=False
+        label=_("Match anywhere in the number (3 digits or more)"), required=False
     )
 
     def clean_q(self) -> str:
         text = self.cleaned_data["q"]
         entries = split_entries(text)
         if not entries:
-            raise forms.ValidationError("Type a number, or paste a list of numbers.")
+            raise forms.ValidationError(gettext("Type a number, or paste a list of numbers."))
         if len(entries) > MAX_ENTRIES:
             raise forms.ValidationError(
-                f"At most {MAX_ENTRIES:,} numbers at a time — this list has {len(entries):,}. "
-                "Nothing was searched; split the list and search each part."
+                gettext(
+                    "At most %(limit)s numbers at a time — this list has %(count)s. "
+                    "Nothing was searched; split the list and search each part."
+                )
+                % {"limit": f"{MAX_ENTRIES:,}", "count": f"{len(entries):,}"}
             )
         return text
 
@@ -90,7 +98,7 @@ class NumbersField(forms.CharField):
     def __init__(self, **kwargs):
         kwargs.setdefault("max_length", 300_000)
         kwargs.setdefault(
-            "help_text", "One a line (or separated by commas), each with its country code."
+            "help_text", _("One a line (or separated by commas), each with its country code.")
         )
         super().__init__(**kwargs)
 
@@ -101,23 +109,31 @@ class NumbersField(forms.CharField):
         checked = numbers_for_nxcloud(text)
         if checked.problems:
             shown = checked.problems[:20]
-            errors = [f"“{entry}” {why}." for entry, why in shown]
+            errors = [
+                gettext("“%(entry)s” %(problem)s.") % {"entry": entry, "problem": why}
+                for entry, why in shown
+            ]
             if len(checked.problems) > len(shown):
-                errors.append(f"… and {len(checked.problems) - len(shown)} more.")
+                more = len(checked.problems) - len(shown)
+                errors.append(
+                    ngettext("… and %(count)s more.", "… and %(count)s more.", more)
+                    % {"count": more}
+                )
             raise forms.ValidationError(errors)
         if len(checked.numbers) > MAX_GROUP_NUMBERS:
             raise forms.ValidationError(
-                f"That is {len(checked.numbers):,} numbers; at most {MAX_GROUP_NUMBERS:,} at once."
+                gettext("That is %(count)s numbers; at most %(limit)s at once.")
+                % {"count": f"{len(checked.numbers):,}", "limit": f"{MAX_GROUP_NUMBERS:,}"}
             )
         return checked.numbers
 
 
 class GroupCreateForm(forms.Form):
-    name = forms.CharField(label="Group name", max_length=100, required=False)
+    name = forms.CharField(label=_("Group name"), max_length=100, required=False)
     remark = forms.CharField(
-        label="Remark", max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Remark"), max_length=500, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
-    numbers = NumbersField(label="Numbers")
+    numbers = NumbersField(label=_("Numbers"))
 
 
 class GroupNumbersForm(forms.Form):
@@ -127,15 +143,15 @@ class GroupNumbersForm(forms.Form):
         "replace": OperateType.REPLACE,
     }
     operation = forms.ChoiceField(
-        label="Change",
+        label=_("Change"),
         choices=[
-            ("add", "Add these numbers"),
-            ("remove", "Remove these numbers"),
-            ("replace", "Replace all numbers with these"),
+            ("add", _("Add these numbers")),
+            ("remove", _("Remove these numbers")),
+            ("replace", _("Replace all numbers with these")),
         ],
         widget=forms.RadioSelect,
     )
-    numbers = NumbersField(label="Numbers")
+    numbers = NumbersField(label=_("Numbers"))
 
     @property
     def operate_type(self) -> OperateType:

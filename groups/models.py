@@ -4,6 +4,8 @@ from django.db.models.signals import pre_delete
 from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from groups import encryption
 from groups.nxcloud import DEFAULT_API_URL, PnsClient
@@ -138,30 +140,30 @@ class AuditEvent(models.Model):
     """Who did what, when, from where. Never holds a secret's value."""
 
     class Action(models.TextChoices):
-        LOGIN = "login", "Logged in"
-        LOGIN_FAILED = "login_failed", "Failed login"
-        LOGOUT = "logout", "Logged out"
-        LOCKOUT = "lockout", "Locked out"
-        PASSWORD_CHANGED = "password_changed", "Password changed"
-        TENANT_CREATED = "tenant_created", "Tenant created"
-        TENANT_CHANGED = "tenant_changed", "Tenant changed"
-        TENANT_REMOVED = "tenant_removed", "Tenant removed"
-        CREDENTIAL_CHANGED = "credential_changed", "Credential changed"
-        CONNECTION_TESTED = "connection_tested", "Connection tested"
-        ACCESS_GRANTED = "access_granted", "Access granted"
-        ACCESS_REVOKED = "access_revoked", "Access revoked"
-        KEYS_ROTATED = "keys_rotated", "Encryption keys rotated"
-        REFRESH_REQUESTED = "refresh_requested", "Refresh requested"
-        SEARCH = "search", "Searched numbers"
-        EXPORT = "export", "Exported"
-        GROUP_CREATED = "group_created", "Number group created"
-        GROUP_NUMBERS_CHANGED = "group_numbers_changed", "Numbers of a group changed"
-        GROUP_DELETED = "group_deleted", "Number group deleted"
-        TWO_FACTOR_ENABLED = "2fa_enabled", "Two-factor login turned on"
-        TWO_FACTOR_DISABLED = "2fa_disabled", "Two-factor login turned off"
-        TWO_FACTOR_FAILED = "2fa_failed", "Wrong two-factor code"
-        RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
-        NUMBER_REVEALED = "number_revealed", "Full number shown"
+        LOGIN = "login", _("Logged in")
+        LOGIN_FAILED = "login_failed", _("Failed login")
+        LOGOUT = "logout", _("Logged out")
+        LOCKOUT = "lockout", _("Locked out")
+        PASSWORD_CHANGED = "password_changed", _("Password changed")
+        TENANT_CREATED = "tenant_created", _("Tenant created")
+        TENANT_CHANGED = "tenant_changed", _("Tenant changed")
+        TENANT_REMOVED = "tenant_removed", _("Tenant removed")
+        CREDENTIAL_CHANGED = "credential_changed", _("Credential changed")
+        CONNECTION_TESTED = "connection_tested", _("Connection tested")
+        ACCESS_GRANTED = "access_granted", _("Access granted")
+        ACCESS_REVOKED = "access_revoked", _("Access revoked")
+        KEYS_ROTATED = "keys_rotated", _("Encryption keys rotated")
+        REFRESH_REQUESTED = "refresh_requested", _("Refresh requested")
+        SEARCH = "search", _("Searched numbers")
+        EXPORT = "export", _("Exported")
+        GROUP_CREATED = "group_created", _("Number group created")
+        GROUP_NUMBERS_CHANGED = "group_numbers_changed", _("Numbers of a group changed")
+        GROUP_DELETED = "group_deleted", _("Number group deleted")
+        TWO_FACTOR_ENABLED = "2fa_enabled", _("Two-factor login turned on")
+        TWO_FACTOR_DISABLED = "2fa_disabled", _("Two-factor login turned off")
+        TWO_FACTOR_FAILED = "2fa_failed", _("Wrong two-factor code")
+        RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
+        NUMBER_REVEALED = "number_revealed", _("Full number shown")
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -190,14 +192,17 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username or '-'} {self.action}"
 
 
+FIRST_VISIT_BY = "first visit by "
+
+
 class SyncRun(models.Model):
     """One refresh of a tenant's snapshot from NXCloud: who asked, how it went, how long."""
 
     class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        OK = "ok", "OK"
-        FAILED = "failed", "Failed"
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        OK = "ok", _("OK")
+        FAILED = "failed", _("Failed")
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="sync_runs")
     trigger = models.CharField(
@@ -240,6 +245,16 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant} {self.started_at:%Y-%m-%d %H:%M} {self.status}"
+
+    @property
+    def trigger_display(self) -> str:
+        """`trigger` for people, in their language (it is stored in English)."""
+        if self.trigger in ("system", "scheduler"):
+            return {"system": gettext("system"), "scheduler": gettext("scheduler")}[self.trigger]
+        if self.trigger.startswith(FIRST_VISIT_BY):
+            user = self.trigger.removeprefix(FIRST_VISIT_BY)
+            return gettext("first visit by %(user)s") % {"user": user}
+        return self.trigger
 
     @property
     def is_active(self) -> bool:
@@ -366,12 +381,12 @@ class GroupChange(models.Model):
     a group. Kept for PNS_HISTORY_DAYS; the refresh's time is `at`."""
 
     class Kind(models.TextChoices):
-        GROUP_ADDED = "group_added", "group added"
-        GROUP_REMOVED = "group_removed", "group removed"
-        RENAMED = "renamed", "renamed"
-        REMARK_CHANGED = "remark_changed", "remark changed"
-        NUMBER_ADDED = "number_added", "number added"
-        NUMBER_REMOVED = "number_removed", "number removed"
+        GROUP_ADDED = "group_added", _("group added")
+        GROUP_REMOVED = "group_removed", _("group removed")
+        RENAMED = "renamed", _("renamed")
+        REMARK_CHANGED = "remark_changed", _("remark changed")
+        NUMBER_ADDED = "number_added", _("number added")
+        NUMBER_REMOVED = "number_removed", _("number removed")
 
     # No database constraints: rows are written in bulk with the snapshot (see PhoneNumber).
     tenant = models.ForeignKey(

@@ -31,6 +31,7 @@ from enum import IntEnum
 from typing import Any
 
 import requests
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NameResolutionError, NewConnectionError
@@ -64,37 +65,48 @@ class OperateType(IntEnum):
 
 
 # What each documented code means, in words a person can act on.
-ERROR_EXPLANATIONS: dict[int, str] = {
-    1001: "A required request header is missing (accessKey, action, bizType, ts or sign).",
-    1002: "Parameter error: bizType or action is wrong, or a body field is missing or invalid.",
-    1003: (
+ERROR_EXPLANATIONS: dict[int, Any] = {  # lazily translated
+    1001: gettext_lazy(
+        "A required request header is missing (accessKey, action, bizType, ts or sign)."
+    ),
+    1002: gettext_lazy(
+        "Parameter error: bizType or action is wrong, or a body field is missing or invalid."
+    ),
+    1003: gettext_lazy(
         "Invalid signature. Likely causes: the access secret is wrong for this access key; "
         "the request's Content-Type is not application/json; or the signed text differs "
         "from the body that was sent."
     ),
-    1004: (
+    1004: gettext_lazy(
         "Timestamp expired: NXCloud rejects a request whose ts (milliseconds) is more than "
         "60 seconds away from its clock. Check this server's clock."
     ),
-    1005: (
+    1005: gettext_lazy(
         "Insufficient permissions: the access key is wrong, or this NXCloud account does not "
         "have the PNS (virtual number) business enabled."
     ),
-    10001: "Empty binding number.",
-    10002: "Same binding number.",
-    10003: "User does not exist: NXCloud does not know this account.",
-    10004: "The binding numbers lack the virtual number's country code.",
-    10005: "Failed to get number (an NXCloud-side fault).",
-    10006: "Exception while binding numbers (an NXCloud-side fault).",
-    10007: "A number lacks its country code (virtual number without prefix).",
-    10008: "This account has no virtual numbers.",
-    10009: "Failed to retrieve data (an NXCloud-side fault; worth retrying later).",
-    10010: "This account's virtual numbers are exhausted.",
-    10011: "Incorrect list page capacity: limit must be between 0 and 1000.",
-    10012: "Incorrect list page starting point: offset is out of range.",
-    10013: "This user has no binding number.",
+    10001: gettext_lazy("Empty binding number."),
+    10002: gettext_lazy("Same binding number."),
+    10003: gettext_lazy("User does not exist: NXCloud does not know this account."),
+    10004: gettext_lazy("The binding numbers lack the virtual number's country code."),
+    10005: gettext_lazy("Failed to get number (an NXCloud-side fault)."),
+    10006: gettext_lazy("Exception while binding numbers (an NXCloud-side fault)."),
+    10007: gettext_lazy("A number lacks its country code (virtual number without prefix)."),
+    10008: gettext_lazy("This account has no virtual numbers."),
+    10009: gettext_lazy("Failed to retrieve data (an NXCloud-side fault; worth retrying later)."),
+    10010: gettext_lazy("This account's virtual numbers are exhausted."),
+    10011: gettext_lazy("Incorrect list page capacity: limit must be between 0 and 1000."),
+    10012: gettext_lazy("Incorrect list page starting point: offset is out of range."),
+    10013: gettext_lazy("This user has no binding number."),
 }
 RETRYABLE_API_CODES = frozenset({10009})
+
+
+def explain_api_error(code: int) -> str:
+    """What NXCloud's error `code` means, in the active language."""
+    return str(
+        ERROR_EXPLANATIONS.get(code, gettext_lazy("An error code this client does not know."))
+    )
 
 
 class PnsError(Exception):
@@ -126,19 +138,27 @@ class PnsApiError(PnsError):
 
     @property
     def explanation(self) -> str:
-        text = ERROR_EXPLANATIONS.get(self.code, "An error code this client does not know.")
+        text = explain_api_error(self.code)
         if self.code == 1004 and self.sent_ts:
-            text += (
-                f" This server's clock: {_utc_now_iso()}; ts sent: {self.sent_ts} "
-                f"({_ms_to_iso(self.sent_ts)})."
-            )
+            text += " " + gettext("This server's clock: %(now)s; ts sent: %(ts)s (%(iso)s).") % {
+                "now": _utc_now_iso(),
+                "ts": self.sent_ts,
+                "iso": _ms_to_iso(self.sent_ts),
+            }
         return text
 
     def _describe(self) -> str:
-        nxcloud_said = f" (NXCloud said: {self.msg})" if self.msg else ""
+        # In the active language: a person reads it (logs and stored runs get English, as
+        # threads without a request use LANGUAGE_CODE).
+        nxcloud_said = gettext(" (NXCloud said: %(msg)s)") % {"msg": self.msg} if self.msg else ""
         return (
-            f"NXCloud error {self.code}{nxcloud_said}: {self.explanation} "
-            f"[requestId: {self.request_id or 'none'}]"
+            gettext("NXCloud error %(code)s%(said)s: %(explanation)s")
+            % {
+                "code": self.code,
+                "said": nxcloud_said,
+                "explanation": self.explanation,
+            }
+            + f" [requestId: {self.request_id or 'none'}]"
         )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import phonenumbers
+from django.utils.translation import gettext
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumberFormat
 
 # Digits after the calling code that decide the region where a code is shared: NANP area
@@ -118,7 +119,7 @@ def format_for_people(digits: str) -> str:
 def region_name(region: str) -> str:
     """A region code with its calling code for display: `HK (+852)`."""
     if not region:
-        return "Unknown"
+        return gettext("Unknown")
     code = phonenumbers.country_code_for_region(region)
     return f"{region} (+{code})" if code else region
 
@@ -192,21 +193,30 @@ def read_number(text: str, *, anywhere: bool = False) -> NumberQuery:
     `85235753351`, `3575 3351` and `3351` all become something we can look up."""
     text = " ".join(text.split())
     if not _NUMBER_CHARACTERS.fullmatch(text):
-        return NumberQuery(text, problem="has letters or other characters a number does not")
+        return NumberQuery(
+            text, problem=gettext("has letters or other characters a number does not")
+        )
     if "+" in text[1:]:
-        return NumberQuery(text, problem="has a + that is not at the start")
+        return NumberQuery(text, problem=gettext("has a + that is not at the start"))
     digits = _NON_DIGITS.sub("", text)
     international = text.startswith("+")
     if not international and digits.startswith("00") and len(digits) > 4:
         digits, international = digits[2:], True
     if len(digits) > MAX_DIGITS:
-        return NumberQuery(text, digits, problem="has more digits than any phone number")
+        return NumberQuery(text, digits, problem=gettext("has more digits than any phone number"))
     if international and len(digits) < 7:
-        return NumberQuery(text, digits, problem="is too short for a number with country code")
+        return NumberQuery(
+            text, digits, problem=gettext("is too short for a number with country code")
+        )
     shortest = MIN_CONTAINS_DIGITS if anywhere else MIN_SUFFIX_DIGITS
     if len(digits.lstrip("0")) < shortest:
-        hint = "" if anywhere else " (3 with “match anywhere”)"
-        return NumberQuery(text, digits, problem=f"has fewer than {MIN_SUFFIX_DIGITS} digits{hint}")
+        if anywhere:
+            problem = gettext("has fewer than %(count)s digits") % {"count": MIN_SUFFIX_DIGITS}
+        else:
+            problem = gettext("has fewer than %(count)s digits (3 with “match anywhere”)") % {
+                "count": MIN_SUFFIX_DIGITS
+            }
+        return NumberQuery(text, digits, problem=problem)
     return NumberQuery(text, digits, international)
 
 
@@ -286,21 +296,25 @@ def numbers_for_nxcloud(text: str) -> NumberList:
     duplicates = 0
     for entry in split_entries(text):
         if not _NUMBER_CHARACTERS.fullmatch(entry):
-            problems.append((entry, "has characters a phone number cannot have"))
+            problems.append((entry, gettext("has characters a phone number cannot have")))
             continue
         digits = _NON_DIGITS.sub("", entry)
         if digits.startswith("00"):
             digits = digits[2:]
         if entry.lstrip().startswith("0") and not entry.lstrip().startswith("00"):
-            problems.append((entry, "starts with a trunk 0: write it with its country code"))
+            problems.append(
+                (entry, gettext("starts with a trunk 0: write it with its country code"))
+            )
             continue
         try:
             parsed = phonenumbers.parse("+" + digits)
         except phonenumbers.NumberParseException:
-            problems.append((entry, "has no country code we know"))
+            problems.append((entry, gettext("has no country code we know")))
             continue
         if not phonenumbers.is_valid_number(parsed):
-            problems.append((entry, f"is not a valid +{parsed.country_code} number"))
+            problems.append(
+                (entry, gettext("is not a valid +%(code)s number") % {"code": parsed.country_code})
+            )
             continue
         if digits in seen:
             duplicates += 1

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
+from django.utils.translation import gettext
 
 from groups.access import FULL_NUMBERS_PERMISSION
 from groups.phones import calling_code_of
@@ -109,7 +110,9 @@ def read_reveal_token(token: str) -> tuple[int, str]:
         fresh = False
     if not fresh:
         raise RevealRefused(
-            "This number cannot be shown: the page is too old or the link was changed. "
-            "Reload the page and try again."
+            gettext(
+                "This number cannot be shown: the page is too old or the link was changed. "
+                "Reload the page and try again."
+            )
         )
     return int(tenant_id), digits

@@ -13,9 +13,12 @@ from django.http import Http404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext_lazy as _
 
 from groups.access import visible_tenants
 from groups.models import GroupChange, NumberGroup, PhoneNumber, Snapshot, SyncRun, Tenant
+from groups.nxcloud import ERROR_EXPLANATIONS, explain_api_error
 from groups.phones import (
     MIN_SUFFIX_DIGITS,
     NumberQuery,
@@ -75,6 +78,17 @@ class Freshness:
         failure = self.failure
         if failure is None:
             return ""
+        if failure.error_code in ERROR_EXPLANATIONS:
+            # The stored message is in the language of the refresh; this one is the reader's.
+            said = f" ({failure.error_message})" if get_language() == "en" else ""
+            return (
+                gettext("NXCloud error %(code)s: %(explanation)s")
+                % {
+                    "code": failure.error_code,
+                    "explanation": explain_api_error(failure.error_code),
+                }
+                + said
+            )
         return failure.error_message or stalled_run_message(failure)
 
     @property
@@ -240,7 +254,7 @@ def change_export_rows(tenant: Tenant, *, masked: bool = False) -> Iterator[tupl
         yield (
             tenant.name,
             _iso(change.at),
-            change.get_kind_display(),
+            change.kind.replace("_", " "),  # "number removed": the same in every language
             change.group_id,
             change.group_name,
             mask_number(change.digits) if masked and change.digits else change.digits,
@@ -291,7 +305,7 @@ class MatchKind:
     EXACT = "exact"
     ENDS_WITH = "ends_with"
     CONTAINS = "contains"
-    LABELS = {EXACT: "exact", ENDS_WITH: "ends with", CONTAINS: "contains"}
+    LABELS = {EXACT: _("exact"), ENDS_WITH: _("ends with"), CONTAINS: _("contains")}
 
 
 @dataclass(frozen=True)
@@ -411,7 +425,8 @@ class _Searcher:
         self.tenants = {tenant.current_snapshot_id: tenant for tenant in tenants}
         self.snapshot_ids = list(self.tenants)
         self.age_texts = {
-            tenant.current_snapshot_id: f"{timesince(tenant.current_snapshot.taken_at)} ago"
+            tenant.current_snapshot_id: gettext("%(since)s ago")
+            % {"since": timesince(tenant.current_snapshot.taken_at)}
             for tenant in tenants
         }
 

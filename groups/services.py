@@ -18,6 +18,7 @@ from django.db import DatabaseError, IntegrityError, OperationalError, connectio
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from groups import encryption, nxcloud
 from groups.audit import record_event
@@ -127,8 +128,10 @@ def tenant_test_connection(
     except SecretUnreadable as error:
         result = ConnectionTestResult(ok=False, message=str(error))
     else:
-        noun = "group" if total == 1 else "groups"
-        result = ConnectionTestResult(ok=True, message=f"OK — {total:,} {noun}", group_count=total)
+        message = ngettext("OK — %(count)s group", "OK — %(count)s groups", total) % {
+            "count": f"{total:,}"
+        }
+        result = ConnectionTestResult(ok=True, message=message, group_count=total)
     record_event(
         Action.CONNECTION_TESTED,
         request=request,
@@ -301,12 +304,12 @@ def stalled_run_message(run: SyncRun) -> str:
     """Why a stalled run (see sync_run_is_stalled) was given up."""
     if run.status == SyncRun.Status.QUEUED:
         minutes = int(settings.PNS_QUEUE_TIMEOUT.total_seconds() // 60)
-        return (
-            f"No task worker started this refresh within {minutes} minutes, so it was "
+        return gettext(
+            "No task worker started this refresh within %(minutes)s minutes, so it was "
             "abandoned. Is the worker (manage.py db_worker) running? The previous snapshot "
             "was kept."
-        )
-    return (
+        ) % {"minutes": minutes}
+    return gettext(
         "This refresh stopped answering (its process was stopped or restarted) and was "
         "abandoned. The previous snapshot was kept."
     )

@@ -110,7 +110,15 @@ def recovery_codes_left(user) -> int:
 SINGLE_FACTOR_SESSION_KEY = "pns_single_factor"
 
 # Pages a user half-way through logging in may still open.
-OPEN_PATHS = ("/accounts/2fa/", "/accounts/logout/", "/static/", "/healthz", "/readyz", "/metrics")
+OPEN_PATHS = (
+    "/accounts/2fa/",
+    "/accounts/logout/",
+    "/i18n/",
+    "/static/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+)
 
 
 class TwoFactorMiddleware:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -42,7 +43,7 @@ from groups.exports import (
     xlsx_response,
 )
 from groups.forms import GroupCreateForm, GroupListForm, GroupNumbersForm, SearchForm
-from groups.models import AuditEvent, NumberGroup, Tenant
+from groups.models import FIRST_VISIT_BY, AuditEvent, NumberGroup, Tenant
 from groups.nxcloud import split_phones
 from groups.observability import readiness_problems
 from groups.phones import format_in_region
@@ -100,7 +101,7 @@ def tenant_detail(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         services.refresh_start(
             tenant=tenant,
             user=request.user,
-            trigger=f"first visit by {request.user.get_username()}",
+            trigger=FIRST_VISIT_BY + request.user.get_username(),
             request=request,
         )
         tenant.refresh_from_db(fields=["current_snapshot"])  # done already, when run inline
@@ -150,11 +151,17 @@ def tenant_freshness(request: HttpRequest, tenant: Tenant) -> HttpResponse:
 def tenant_refresh(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     run, started = services.refresh_start(tenant=tenant, user=request.user, request=request)
     if not started:
-        messages.info(request, "A refresh of this tenant is already under way.")
+        messages.info(request, gettext("A refresh of this tenant is already under way."))
     elif run.status == run.Status.FAILED:
-        messages.error(request, f"The refresh failed: {run.error_message}")
+        messages.error(
+            request, gettext("The refresh failed: %(error)s") % {"error": run.error_message}
+        )
     elif run.status == run.Status.OK:
-        messages.success(request, f"Refreshed: {run.groups:,} groups, {run.numbers:,} numbers.")
+        messages.success(
+            request,
+            gettext("Refreshed: %(groups)s groups, %(numbers)s numbers.")
+            % {"groups": f"{run.groups:,}", "numbers": f"{run.numbers:,}"},
+        )
     back = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
         back = ""
@@ -506,7 +513,7 @@ class PasswordChangeView(auth_views.PasswordChangeView):
     def form_valid(self, form):
         response = super().form_valid(form)
         record_event(AuditEvent.Action.PASSWORD_CHANGED, request=self.request)
-        messages.success(self.request, "Your password was changed.")
+        messages.success(self.request, gettext("Your password was changed."))
         return response
 
 
@@ -558,7 +565,11 @@ manage_permission_required = permission_required_or_403(
 def _refused(request: HttpRequest, refusal: services.GroupChangeRefused) -> None:
     error = refusal.error
     request_id = f" (NXCloud requestId {error.request_id})" if error.request_id else ""
-    messages.error(request, f"NXCloud refused the change; nothing was changed. {error}{request_id}")
+    messages.error(
+        request,
+        gettext("NXCloud refused the change; nothing was changed. %(error)s") % {"error": error}
+        + request_id,
+    )
 
 
 @tenant_view
@@ -570,7 +581,7 @@ def group_create(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     if snapshot is None:
         raise Http404("Refresh this tenant before changing its groups.")
     form = GroupCreateForm(request.POST or None)
-    context = {"tenant": tenant, "form": form, "title": "New group"}
+    context = {"tenant": tenant, "form": form, "title": gettext("New group")}
     if request.method == "POST" and form.is_valid():
         numbers = form.cleaned_data["numbers"]
         if "confirm" not in request.POST:
@@ -589,7 +600,11 @@ def group_create(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         except services.GroupChangeRefused as refusal:
             _refused(request, refusal)
         else:
-            messages.success(request, f"Group created in NXCloud with {len(numbers):,} numbers.")
+            messages.success(
+                request,
+                gettext("Group created in NXCloud with %(count)s numbers.")
+                % {"count": f"{len(numbers):,}"},
+            )
             return redirect("group_detail", tenant.slug, group.group_id)
     return render(request, "groups/group_form.html", context)
 
@@ -602,7 +617,7 @@ def group_numbers(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRe
     snapshot = selectors.tenant_freshness(tenant).snapshot
     group = selectors.group_in_snapshot(snapshot=snapshot, group_id=group_id)
     form = GroupNumbersForm(request.POST or None)
-    context = {"tenant": tenant, "group": group, "form": form, "title": "Change numbers"}
+    context = {"tenant": tenant, "group": group, "form": form, "title": gettext("Change numbers")}
     if request.method == "POST" and form.is_valid():
         numbers, operation = form.cleaned_data["numbers"], form.operate_type
         current = list(split_phones(group.phones_text))
@@ -629,7 +644,9 @@ def group_numbers(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRe
             _refused(request, refusal)
         else:
             messages.success(
-                request, f"Saved in NXCloud: {len(added):,} added, {len(removed):,} removed."
+                request,
+                gettext("Saved in NXCloud: %(added)s added, %(removed)s removed.")
+                % {"added": f"{len(added):,}", "removed": f"{len(removed):,}"},
             )
             return redirect("group_detail", tenant.slug, group.group_id)
     return render(request, "groups/group_form.html", context)
@@ -648,7 +665,11 @@ def group_delete(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRes
         except services.GroupChangeRefused as refusal:
             _refused(request, refusal)
         else:
-            messages.success(request, f"Group “{group.name or group.group_id}” deleted in NXCloud.")
+            messages.success(
+                request,
+                gettext("Group “%(name)s” deleted in NXCloud.")
+                % {"name": group.name or group.group_id},
+            )
             return redirect(tenant.get_absolute_url())
     numbers = list(split_phones(group.phones_text))
     return render(
@@ -682,7 +703,7 @@ def two_factor_page(request: HttpRequest) -> HttpResponse:
             codes = two_factor.recovery_codes_new(user)
         elif request.POST.get("action") == "disable" and not required:
             two_factor.disable(request)
-            messages.success(request, "Two-factor login is off.")
+            messages.success(request, gettext("Two-factor login is off."))
             return redirect("two_factor")  # the URL name
     return render(
         request,
@@ -715,7 +736,7 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
                 {"enabled": True, "codes": codes, "just_enabled": True,
                  "codes_left": len(codes), "next": _safe_next(request)},
             )  # fmt: skip
-        error = "That code is not right. Type the 6 digits the app shows now."
+        error = gettext("That code is not right. Type the 6 digits the app shows now.")
     else:
         device = two_factor.setup_start(request.user)
         request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
@@ -743,7 +764,7 @@ def two_factor_verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if two_factor.verify(request, request.POST.get("token", "")):
             return redirect(_safe_next(request))
-        error = "That code is not right (or too many tries: wait a moment and try again)."
+        error = gettext("That code is not right (or too many tries: wait a moment and try again).")
     return render(
         request,
         "registration/two_factor_verify.html",

@@ -15,5 +15,6 @@ urlpatterns = [
     path("accounts/2fa/setup/", views.two_factor_setup, name="two_factor_setup"),
     path("accounts/2fa/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("admin/", admin.site.urls),
+    path("i18n/", include("django.conf.urls.i18n")),  # set_language: the header's switch
     path("", include("groups.urls")),
 ]

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.test import Client
+from django.utils import translation
 
 from groups.models import Tenant, TenantMembership
 from groups.nxcloud import PnsClient
@@ -94,6 +95,9 @@ def test_settings(settings):
     # Refresh tasks run inline (TASK_BACKEND is "immediate" under pytest), inside the test's
     # transaction; tests of background refreshes set THREAD_TASKS on a transactional database.
     settings.PNS_RETRY_BACKOFF = 0.01
+    yield
+    # A request in Chinese leaves Chinese active in this thread; the next test starts afresh.
+    translation.deactivate()
 
 
 # --- the simulator --------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext, ngettext
 
 from groups.phones import format_in_region
 from groups.privacy import can_see_full_numbers, mask_number, reveal_token
@@ -14,7 +15,7 @@ register = template.Library()
 @register.filter
 def pluralize_minutes(value: timedelta) -> str:
     minutes = max(1, round(value.total_seconds() / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+    return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
 
 
 @register.filter
@@ -23,10 +24,10 @@ def duration_ms(value: int | None) -> str:
     if value is None:
         return "—"
     if value < 1000:
-        return f"{value} ms"
+        return gettext("%(ms)s ms") % {"ms": value}
     if value < 60_000:
-        return f"{value / 1000:.1f} s"
-    return f"{value // 60_000} min {value % 60_000 // 1000} s"
+        return gettext("%(s)s s") % {"s": f"{value / 1000:.1f}"}
+    return gettext("%(min)s min %(s)s s") % {"min": value // 60_000, "s": value % 60_000 // 1000}
 
 
 @register.filter
@@ -47,10 +48,11 @@ def phone_html(digits: str, tenant, *, can_reveal: bool, full: bool = False) -> 
     return format_html(
         '<span class="phone-reveal"><span class="phone masked">{}</span> <button type="submit"'
         ' class="button-link reveal-button" form="reveal-form" name="token" value="{}"'
-        ' aria-label="Show the full number {}">Show</button></span>',
+        ' aria-label="{}">{}</button></span>',
         masked,
         reveal_token(tenant.pk, digits),
-        masked,
+        gettext("Show the full number %(number)s") % {"number": masked},
+        gettext("Show"),
     )
 
 
@@ -82,37 +84,36 @@ def search_entry_rows(context, entry) -> str:
     rows = []
     revealer = can_reveal(context)
     count = len(entry.matches)
+    also_elsewhere = format_html(
+        ' <span class="flag" title="{}">{}</span>',
+        gettext("This number is in more than one group or tenant"),
+        gettext("also elsewhere"),
+    )
     for index, match in enumerate(entry.matches):
         head = ""
         if index == 0:
             read_as = ""
             if entry.query.read_as != entry.query.text:
                 read_as = format_html(
-                    '<div class="muted small">read as {}</div>', entry.query.read_as
+                    '<div class="muted small">{}</div>',
+                    gettext("read as %(number)s") % {"number": entry.query.read_as},
                 )
-            more = ""
+            matches = ngettext("%(count)s match", "%(count)s matches", entry.total) % {
+                "count": intcomma(entry.total)
+            }
             if entry.more:
-                more = format_html(
-                    "; the first {} shown — type more digits to narrow it down", count
-                )
+                matches = gettext(
+                    "%(matches)s; the first %(shown)s shown — type more digits to narrow it down"
+                ) % {"matches": matches, "shown": count}
             head = format_html(
                 '<th scope="rowgroup" rowspan="{}" class="entry-cell"><span class="mono">{}'
-                '</span>{}<div class="muted small">{} match{}{}</div></th>',
+                '</span>{}<div class="muted small">{}</div></th>',
                 count,
                 entry.query.text,
                 read_as,
-                intcomma(entry.total),
-                "" if entry.total == 1 else "es",
-                more,
+                matches,
             )
-        flag = (
-            mark_safe(  # nosec B308
-                ' <span class="flag" title="This number is in more than one group or tenant">'
-                "also elsewhere</span>"
-            )
-            if match.elsewhere
-            else ""
-        )
+        flag = also_elsewhere if match.elsewhere else ""
         rows.append(
             format_html(
                 '<tr>{}<td>{}</td><td><a href="{}">{}</a>{}</td><td class="mono small">{}</td>'

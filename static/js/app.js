@@ -2,6 +2,11 @@
 (function () {
   "use strict";
 
+  // Words in the page's language, from data-text-* attributes on <body> (base.html).
+  function text(key, fallback) {
+    return (document.body && document.body.dataset["text" + key.charAt(0).toUpperCase() + key.slice(1)]) || fallback;
+  }
+
   // Copy buttons: <button data-copy-target="ID"> copies the text of element ID.
   function copyText(text) {
     if (navigator.clipboard && window.isSecureContext) {
@@ -27,8 +32,8 @@
     if (!source) return;
     var label = button.textContent;
     copyText(source.value !== undefined ? source.value : source.textContent).then(
-      function () { button.textContent = "Copied"; },
-      function () { button.textContent = "Copy failed: select and copy by hand"; }
+      function () { button.textContent = text("copied", "Copied"); },
+      function () { button.textContent = text("copyFailed", "Copy failed: select and copy by hand"); }
     );
     setTimeout(function () { button.textContent = label; }, 2000);
   });
@@ -80,9 +85,9 @@
     })
       .then(function (response) {
         return response.json().then(function (data) {
-          if (!response.ok) throw new Error(data.error || "The number could not be shown.");
+          if (!response.ok) throw new Error(data.error || text("revealFailed", "The number could not be shown."));
           return data;
-        }, function () { throw new Error("The number could not be shown (" + response.status + ")."); });
+        }, function () { throw new Error(text("revealFailed", "The number could not be shown.") + " (" + response.status + ")"); });
       })
       .then(function (data) {
         slot.textContent = data.number;

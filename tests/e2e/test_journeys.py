@@ -8,6 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from groups.models import AuditEvent, NumberGroup, Tenant
+from tests.conftest import PASSWORD
 from tests.e2e.conftest import (
     DESKTOP,
     KNOWN_NUMBER,
@@ -155,6 +156,35 @@ def test_a_team_lead_reveals_a_number_and_the_audit_log_has_it(make_page, world)
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied.split() == [KNOWN_NUMBER, "85211111114", "447911123456"]
     assert AuditEvent.objects.filter(action="number_revealed").count() == 2
+
+
+def test_a_support_agent_works_in_chinese(make_page, world):
+    # The browser asks for Chinese: the login page is in Chinese from the start.
+    page = make_page(locale="zh-CN")
+    page.goto("/accounts/login/")
+    expect(page.get_by_role("heading", name="登录")).to_be_visible()
+    page.get_by_label("用户名").fill("support")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    expect(page.get_by_role("heading", name="概览")).to_be_visible()
+    wait_for_data(page, world["hk"])
+
+    # A search, its counts, a number found from its last digits (masked), and one not understood.
+    page.locator("#site-search").fill("3351")
+    page.locator("#site-search").press("Enter")
+    expect(page.get_by_text("1 项：找到 1 项，未找到 0 项，无法识别 0 项")).to_be_visible()
+    expect(page.locator("table.search-results")).to_contain_text("结尾匹配")
+    page.goto("/search/?q=hello")
+    expect(page.get_by_text("含有字母或号码中不会出现的字符")).to_be_visible()
+    screenshot(page, "search-zh-hans")
+
+    # The header switches to English, and the choice sticks over the browser's.
+    page.get_by_role("button", name="English").click()
+    expect(page.get_by_role("heading", name="Search numbers")).to_be_visible()
+    page.goto("/")
+    expect(page.get_by_role("heading", name="Overview")).to_be_visible()
+    page.get_by_role("button", name="简体中文").click()
+    expect(page.get_by_role("heading", name="概览")).to_be_visible()
 
 
 def _csv(download) -> list[list[str]]:
