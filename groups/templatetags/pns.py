@@ -2,7 +2,7 @@ from datetime import timedelta
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, ngettext
 
@@ -36,30 +36,58 @@ def phone_in(digits: str, region: str) -> str:
     return format_in_region(digits, region)
 
 
-def phone_html(digits: str, tenant, *, can_reveal: bool, full: bool = False) -> str:
-    """A stored number as a page shows it: masked, with a Show button for those who may
-    reveal it; in full when `full` (a number the user typed, or one they chose to reveal)."""
-    shown = format_in_region(digits, tenant.default_region)
-    if full:
-        return format_html('<span class="phone">{}</span>', shown)
-    masked = mask_number(digits, shown)
-    if not can_reveal:
-        return format_html('<span class="phone masked">{}</span>', masked)
-    return format_html(
-        '<span class="phone-reveal"><span class="phone masked">{}</span> <button type="submit"'
-        ' class="button-link reveal-button" form="reveal-form" name="token" value="{}"'
-        ' aria-label="{}">{}</button></span>',
-        masked,
-        reveal_token(tenant.pk, digits),
-        gettext("Show the full number %(number)s") % {"number": masked},
-        gettext("Show"),
-    )
+class PhoneHtml:
+    """Stored numbers as a page shows them: masked, with a Show button (and its token) for
+    those who may reveal them; in full when asked (a number the user typed, or one they chose
+    to reveal). Plain string building, not format_html: a group page holds up to 10,000."""
+
+    def __init__(self, tenant, *, can_reveal: bool):
+        self.tenant_id = tenant.pk
+        self.region = tenant.default_region
+        self.can_reveal = can_reveal
+        self.show = escape(gettext("Show"))
+        self.label = gettext("Show the full number %(number)s")
+
+    def __call__(self, digits: str, *, full: bool = False) -> str:
+        shown = format_in_region(digits, self.region)
+        if full:
+            return f'<span class="phone">{escape(shown)}</span>'
+        masked = escape(mask_number(digits, shown))
+        if not self.can_reveal:
+            return f'<span class="phone masked">{masked}</span>'
+        token = reveal_token(self.tenant_id, digits)  # base64: nothing to escape
+        label = escape(self.label) % {"number": masked}
+        return (
+            f'<span class="phone-reveal"><span class="phone masked">{masked}</span> <button'
+            f' class="reveal" form="reveal-form" name="token" value="{token}"'
+            f' aria-label="{label}">{self.show}</button></span>'
+        )
 
 
 @register.simple_tag(takes_context=True)
 def phone(context, digits: str, tenant, full: bool = False) -> str:
-    """`{% phone digits tenant %}`: see phone_html."""
-    return phone_html(digits, tenant, can_reveal=can_reveal(context), full=full)
+    """`{% phone digits tenant %}`: see PhoneHtml."""
+    return mark_safe(PhoneHtml(tenant, can_reveal=can_reveal(context))(digits, full=full))  # noqa: S308  # nosec B308 B703
+
+
+@register.simple_tag(takes_context=True)
+def number_rows(context, numbers, tenant, full: bool = False) -> str:
+    """The group page's table rows, built here rather than with template tags: the template
+    engine took a second for a 10,000-number group."""
+    phone_html = PhoneHtml(tenant, can_reveal=can_reveal(context))
+    rows = []
+    for position, number in enumerate(numbers, start=1):
+        if full:
+            cells = (
+                f'<td class="phone">{escape(number.formatted)}</td>'
+                f'<td class="mono">{escape(number.digits)}</td>'
+            )
+        else:
+            cells = f"<td>{phone_html(number.digits)}</td>"
+        region = escape(number.region) or "—"
+        rows.append(f'<tr><td class="num muted">{position}</td>{cells}<td>{region}</td></tr>')
+    # Every value went through escape().
+    return mark_safe("\n".join(rows))  # noqa: S308  # nosec B308 B703
 
 
 def can_reveal(context) -> bool:
@@ -83,6 +111,7 @@ def search_entry_rows(context, entry) -> str:
     """
     rows = []
     revealer = can_reveal(context)
+    phone_html = {}  # per tenant: matches of one entry may sit in several
     count = len(entry.matches)
     also_elsewhere = format_html(
         ' <span class="flag" title="{}">{}</span>',
@@ -114,6 +143,10 @@ def search_entry_rows(context, entry) -> str:
                 matches,
             )
         flag = also_elsewhere if match.elsewhere else ""
+        tenant = match.tenant
+        if tenant.pk not in phone_html:
+            phone_html[tenant.pk] = PhoneHtml(tenant, can_reveal=revealer)
+        number = phone_html[tenant.pk](match.digits, full=match.shown_in_full)
         rows.append(
             format_html(
                 '<tr>{}<td>{}</td><td><a href="{}">{}</a>{}</td><td class="mono small">{}</td>'
@@ -125,13 +158,12 @@ def search_entry_rows(context, entry) -> str:
                 match.group.name or match.group.group_id,
                 flag,
                 match.group.group_id,
-                phone_html(
-                    match.digits, match.tenant, can_reveal=revealer, full=match.shown_in_full
-                ),
+                # PhoneHtml built it with escape().
+                mark_safe(number),  # noqa: S308  # nosec B308 B703
                 match.kind,
                 match.kind_label,
                 match.snapshot_age_text,
             )
         )
-    # Every part went through format_html.
+    # Every part went through format_html or escape().
     return mark_safe("\n".join(rows))  # noqa: S308  # nosec B308 B703
