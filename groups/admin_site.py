@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
 
 
 class PnsAdminSite(admin.AdminSite):
@@ -12,7 +13,7 @@ class PnsAdminSite(admin.AdminSite):
 
     site_header = "PNS Admin"
     site_title = "PNS Admin"
-    index_title = "Administration"
+    index_title = _("Administration")
 
     def login(self, request, extra_context=None):
         # Imported here: this module is loaded with INSTALLED_APPS, before the models.

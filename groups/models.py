@@ -23,32 +23,36 @@ class Tenant(models.Model):
         MD5 = "md5", "MD5"
         SHA256 = "sha256", "SHA-256"
 
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(
-        max_length=50, unique=True, help_text="Short name used in URLs, e.g. hk-hotline."
+        _("slug"),
+        max_length=50,
+        unique=True,
+        help_text=_("Short name used in URLs, e.g. hk-hotline."),
     )
     api_url = models.URLField(
-        "API URL",
+        _("API URL"),
         max_length=300,
         default=DEFAULT_API_URL,
-        help_text="NXCloud's PNS endpoint.",
+        help_text=_("NXCloud's PNS endpoint."),
     )
-    access_key = models.CharField(max_length=100)
+    access_key = models.CharField(_("access key"), max_length=100)
     access_secret_token = models.TextField(blank=True, editable=False)
     secret_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     algorithm = models.CharField(
-        "signing algorithm", max_length=10, choices=Algorithm.choices, default=Algorithm.MD5
+        _("signing algorithm"), max_length=10, choices=Algorithm.choices, default=Algorithm.MD5
     )
     default_region = models.CharField(
+        _("default region"),
         max_length=2,
         blank=True,
         choices=[(region, region) for region in SUPPORTED_REGIONS],
-        help_text="Where national numbers typed without a country code belong, e.g. HK.",
+        help_text=_("Where national numbers typed without a country code belong, e.g. HK."),
     )
     is_active = models.BooleanField(
-        "active", default=True, help_text="Inactive tenants are hidden from pages and search."
+        _("active"), default=True, help_text=_("Inactive tenants are hidden from pages and search.")
     )
-    notes = models.TextField(blank=True)
+    notes = models.TextField(_("notes"), blank=True)
     current_snapshot = models.ForeignKey(
         "Snapshot",
         on_delete=models.SET_NULL,
@@ -69,6 +73,8 @@ class Tenant(models.Model):
 
     class Meta:
         ordering = ["name"]
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
         permissions = [
             ("view_all_tenants", "Can see every tenant without a grant"),
             ("export_numbers", "Can download CSV and Excel exports"),
@@ -129,8 +135,8 @@ class TenantMembership(models.Model):
             models.UniqueConstraint(fields=["user", "tenant"], name="one_membership_per_user")
         ]
         ordering = ["tenant__name", "user__username"]
-        verbose_name = "tenant access"
-        verbose_name_plural = "tenant access"
+        verbose_name = _("tenant access")
+        verbose_name_plural = _("tenant access")
 
     def __str__(self) -> str:
         return f"{self.user} → {self.tenant}"
@@ -165,27 +171,38 @@ class AuditEvent(models.Model):
         RECOVERY_CODE_USED = "recovery_code_used", _("Recovery code used")
         NUMBER_REVEALED = "number_revealed", _("Full number shown")
 
-    at = models.DateTimeField(default=timezone.now, db_index=True)
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="+",
+        verbose_name=_("user"),
     )
     username = models.CharField(
-        max_length=150, blank=True, help_text="As typed or as it was; kept if the user goes."
+        _("user name"),
+        max_length=150,
+        blank=True,
+        help_text=_("As typed or as it was; kept if the user goes."),
     )
-    ip = models.GenericIPAddressField("source IP", null=True, blank=True)
-    action = models.CharField(max_length=40, choices=Action.choices, db_index=True)
+    ip = models.GenericIPAddressField(_("source IP"), null=True, blank=True)
+    action = models.CharField(_("action"), max_length=40, choices=Action.choices, db_index=True)
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        Tenant,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tenant"),
     )
-    tenant_slug = models.CharField(max_length=50, blank=True, db_index=True)
-    details = models.JSONField(default=dict, blank=True)
+    tenant_slug = models.CharField(_("tenant slug"), max_length=50, blank=True, db_index=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         indexes = [models.Index(fields=["action", "-at"])]
 
     def __str__(self) -> str:

@@ -1,10 +1,12 @@
 """Reads: what the pages show. Every tenant here was found through `groups.access` first."""
 
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import reduce
 from itertools import repeat
 
 from django.conf import settings
@@ -281,6 +283,10 @@ MATCH_FIELDS = (
 )
 # Parameters per IN (…) query: well under SQLite's limit of 32,766 variables.
 LOOKUP_CHUNK = 500
+# Ends-with lookups of this many digits or more are batched (a million numbers hold about
+# one per 6-digit suffix); SUFFIX_CHUNK suffixes a query.
+BATCHED_SUFFIX_DIGITS = 6
+SUFFIX_CHUNK = 100
 
 
 def numbers_in_snapshots(snapshot_ids: list[int]) -> QuerySet:
@@ -410,9 +416,7 @@ def search_numbers(*, user, text: str, anywhere: bool = False) -> SearchResults:
     ]
     searcher = _Searcher(tenants)
     searcher.find_exact([e for e in entries if e.query.understood])
-    for entry in entries:
-        if entry.query.understood and not entry.matches:
-            searcher.find_suffix(entry, anywhere=anywhere)
+    searcher.find_partial([e for e in entries if e.query.understood and not e.matches], anywhere)
     searcher.flag_numbers_found_elsewhere(entries)
     searcher.find_former_groups([e for e in entries if e.query.understood])
     return SearchResults(entries, len(tenants))
@@ -481,25 +485,58 @@ class _Searcher:
             entry.matches.sort(key=_match_order)
             entry.total = len(entry.matches)
 
-    def find_suffix(self, entry: EntryResult, *, anywhere: bool) -> None:
-        """Numbers ending with the entry (a range scan of the reversed-digits index), else
-        containing it when `anywhere`."""
+    def find_partial(self, entries: list[EntryResult], anywhere: bool) -> None:
+        """For entries without an exact match: numbers ending with them (range scans of the
+        reversed-digits index), else containing them when `anywhere`."""
         if not self.snapshot_ids:
             return
-        query = entry.query
-        suffix = query.suffix
-        if len(suffix) >= MIN_SUFFIX_DIGITS:
-            self._collect(entry, self._numbers().filter(ends_with(suffix)), MatchKind.ENDS_WITH)
-        if not entry.matches and anywhere and len(query.digits) >= 3:
-            numbers = self._numbers().filter(digits_reversed__contains=query.digits[::-1])
-            self._collect(entry, numbers, MatchKind.CONTAINS)
+        long_enough = [e for e in entries if len(e.query.suffix) >= BATCHED_SUFFIX_DIGITS]
+        self._find_suffixes_batched(long_enough)
+        batched = {id(entry) for entry in long_enough}
+        for entry in entries:
+            query = entry.query
+            if id(entry) not in batched and len(query.suffix) >= MIN_SUFFIX_DIGITS:
+                numbers = self._numbers().filter(ends_with(query.suffix))
+                self._collect(entry, numbers, MatchKind.ENDS_WITH)
+            if not entry.matches and anywhere and len(query.digits) >= 3:
+                numbers = self._numbers().filter(digits_reversed__contains=query.digits[::-1])
+                self._collect(entry, numbers, MatchKind.CONTAINS)
+
+    def _find_suffixes_batched(self, entries: list[EntryResult]) -> None:
+        """Ends-with lookups of many entries, SUFFIX_CHUNK suffixes a query (their index
+        ranges OR-ed): a pasted list of 1,000 partial numbers was 1,000 queries. Only for
+        suffixes long enough to match few numbers each, as every match is fetched."""
+        by_suffix: dict[str, list[EntryResult]] = {}
+        for entry in entries:
+            by_suffix.setdefault(entry.query.suffix, []).append(entry)
+        suffixes = list(by_suffix)
+        for start in range(0, len(suffixes), SUFFIX_CHUNK):
+            chunk = suffixes[start : start + SUFFIX_CHUNK]
+            found: dict[str, list[PhoneNumber]] = {suffix: [] for suffix in chunk}
+            lengths = sorted({len(suffix) for suffix in chunk})
+            condition = reduce(operator.or_, (ends_with(suffix) for suffix in chunk))
+            for number in self._numbers().filter(condition).order_by("digits_reversed"):
+                for length in lengths:  # a number can end with two suffixes: 53351, 753351
+                    if length > len(number.digits):
+                        break
+                    if (tail := number.digits[-length:]) in found:
+                        found[tail].append(number)
+            for suffix, numbers in found.items():
+                for entry in by_suffix[suffix]:
+                    self._set_matches(entry, numbers, len(numbers), MatchKind.ENDS_WITH)
 
     def _collect(self, entry: EntryResult, numbers: QuerySet, kind: str) -> None:
         shown = list(numbers.order_by()[: MATCHES_SHOWN + 1])
-        entry.total = len(shown) if len(shown) <= MATCHES_SHOWN else numbers.count()
-        entry.complete = entry.total <= MATCHES_SHOWN
+        total = len(shown) if len(shown) <= MATCHES_SHOWN else numbers.count()
+        self._set_matches(entry, shown, total, kind)
+
+    def _set_matches(
+        self, entry: EntryResult, numbers: list[PhoneNumber], total: int, kind: str
+    ) -> None:
+        entry.total = total
+        entry.complete = total <= MATCHES_SHOWN
         entry.matches = sorted(
-            (self._match(number, kind) for number in shown[:MATCHES_SHOWN]), key=_match_order
+            (self._match(number, kind) for number in numbers[:MATCHES_SHOWN]), key=_match_order
         )
 
     def find_former_groups(self, entries: list[EntryResult]) -> None:

@@ -232,3 +232,13 @@ def test_chinese_group_names_and_data_are_left_as_they_are(client, editor, accou
     sync_tenant(synced)
     page = client.get("/t/sim/", **CHINESE).content.decode()
     assert "客服热线 Night" in page
+
+
+def test_the_admin_speaks_chinese_too(client, synced):
+    client.force_login(create_user("root", superuser=True))
+    page = client.get(reverse("admin:groups_tenant_change", args=[synced.pk]), **CHINESE)
+    text = page.content.decode()
+    for label in ["签名算法", "默认地区", "用于网址的短名称", "已设置密钥", "测试连接"]:
+        assert label in text, label
+    events = client.get(reverse("admin:groups_auditevent_changelist"), **CHINESE)
+    assert "审计事件" in events.content.decode() and "导出 CSV" in events.content.decode()

@@ -5,9 +5,12 @@ from http import HTTPStatus
 
 import pytest
 from django.db import connection
+from django.db.models import F
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from groups.models import AuditEvent, PhoneNumber
 from groups.selectors import MATCHES_SHOWN, search_numbers
@@ -282,7 +285,59 @@ def plans_of_number_lookups(user, text, anywhere=False):
     return plans
 
 
-@pytest.mark.parametrize("typed", ["+852 3575 3351", "3575 3351", "3351", "85211111114"])
+def test_a_pasted_list_of_partial_numbers_takes_a_few_queries_and_finds_what_each_does(both):
+    partial = ["753351", "235753351", "753311", "1123456", "911123456", "000000", "53351"]
+    entries = [*partial, *(f"{n:06d}" for n in range(300))]
+    one_at_a_time = [found(search_numbers(user=both, text=entry))[0] for entry in entries]
+    with CaptureQueriesContext(connection) as queries:
+        results = search_numbers(user=both, text="\n".join(entries))
+    assert found(results) == one_at_a_time
+    in_both = [
+        ("tenant-a", "a1", "85235753351", "ends_with"),
+        ("tenant-b", "b1", "85235753351", "ends_with"),
+    ]
+    in_b = [
+        ("tenant-b", "b1", "447911123456", "ends_with"),
+        ("tenant-b", "b2", "447911123456", "ends_with"),
+    ]
+    night_shift = [("tenant-a", "a2", "85235753311", "ends_with")]
+    assert found(results)[:7] == [in_both, in_both, night_shift, in_b, in_b, [], in_both]
+    lookups = [q for q in queries if 'FROM "groups_phonenumber"' in q["sql"]]
+    # Exact reads, then 306 suffixes of 6+ digits in 4 queries, and 1 for the 5-digit one.
+    assert len(lookups) <= 10, len(lookups)
+
+
+STORED = ["85235753351", "85211111114", "85235753311", "6591234567", "447911123456"]
+endings = st.tuples(st.sampled_from(STORED), st.integers(4, 12)).map(lambda t: t[0][-t[1] :])
+digit_runs = st.text(alphabet="0123456789", min_size=4, max_size=10)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(entries=st.lists(endings | digit_runs, min_size=1, max_size=25))
+def test_a_list_finds_for_each_entry_what_that_entry_finds_alone(both, entries):
+    one_at_a_time = [found(search_numbers(user=both, text=entry))[0] for entry in entries]
+    results = search_numbers(user=both, text="\n".join(entries))
+    assert found(results) == one_at_a_time
+    stored = list(
+        PhoneNumber.objects.filter(snapshot__tenant__current_snapshot=F("snapshot")).values_list(
+            "snapshot__tenant__slug", "group__group_id", "digits"
+        )
+    )
+    for entry, matches in zip(results.entries, found(results), strict=True):
+        if matches and matches[0][3] != "ends_with":
+            continue  # exact: tested above
+        suffix = entry.query.suffix
+        ending = sorted(n for n in stored if len(suffix) >= 4 and n[2].endswith(suffix))
+        assert sorted(m[:3] for m in matches) == ending, entry.query.text
+
+
+@pytest.mark.parametrize(
+    "typed", ["+852 3575 3351", "3575 3351", "3351", "85211111114", "753351\n911123456"]
+)
 def test_exact_and_ends_with_lookups_use_the_index(both, typed):
     index = PhoneNumber._meta.indexes[0].name
     for plan in plans_of_number_lookups(both, typed):
