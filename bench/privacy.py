@@ -1,9 +1,10 @@
 """Benchmark: what masking numbers and the Chinese interface cost a page (issue 10).
 
-A group page of 1,000 and of 10,000 numbers through the real view, for a user who sees
-numbers masked, for one who also gets a Show button (and its encrypted token) per number, and
-with every number shown; then the same pages in Chinese; then a pasted list of 1,000 numbers
-found from their last 6 digits (masked matches) against the same list typed in full:
+A group page of 1,000 and of 10,000 numbers through the real view (masked numbers come 500 a
+page), for a user who sees numbers masked, for one who also gets a Show button (and its
+encrypted token) per number, and with every number shown (all on one page); then the same
+pages in Chinese; then a pasted list of 1,000 numbers found from their last 6 digits (masked
+matches) against the same list typed in full:
 
     .venv/bin/python bench/privacy.py
     .venv/bin/python bench/privacy.py --database postgres://postgres@127.0.0.1:5432/pns_bench

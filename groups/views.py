@@ -53,6 +53,7 @@ logger = logging.getLogger(__name__)
 SYNC_HISTORY_PAGE_SIZE = 50
 CHANGES_PAGE_SIZE = 100
 GROUP_HISTORY_SHOWN = 100
+GROUP_NUMBERS_PAGE_SIZE = 500
 AUDITED_QUERY_CHARS = 20_000
 
 
@@ -187,6 +188,7 @@ def _group_page(
     freshness = selectors.tenant_freshness(tenant)
     group = selectors.group_in_snapshot(snapshot=freshness.snapshot, group_id=group_id)
     numbers = selectors.numbers_of_group(group)
+    page = page_or_404(numbers, GROUP_NUMBERS_PAGE_SIZE, request.GET.get("page"))
     if reveal:
         record_event(
             AuditEvent.Action.NUMBER_REVEALED,
@@ -203,6 +205,10 @@ def _group_page(
             "freshness": freshness,
             "group": group,
             "numbers": numbers,
+            # Masked, a page at a time; shown in full, all of them (the user asked for all).
+            "page": None if reveal else page,
+            "rows": numbers if reveal else page.object_list,
+            "first_position": 1 if reveal else page.start_index(),
             "full_numbers": reveal,
             "regions": selectors.region_counts(numbers),
             "history": selectors.group_changes(tenant, group.group_id)[:GROUP_HISTORY_SHOWN],

@@ -263,3 +263,25 @@ def test_an_editor_sees_the_numbers_they_typed_and_not_the_ones_only_the_group_h
     assert "+852 35•• ••51" in html and "85235753351" not in html  # to remove: masked
     hidden = re.search(r'name="numbers" value="([^"]*)"', html).group(1)
     assert hidden == "85291234567"
+
+
+def test_a_big_group_is_shown_masked_a_page_at_a_time_and_in_full_all_at_once(
+    client, revealer, synced, account
+):
+    account.groups[GROUP_A].phones[:] = [f"8525{n:07d}" for n in range(1200)]
+    assert sync_tenant(synced).status == "ok"
+    url = reverse("group_detail", args=["sim", GROUP_A])
+
+    def number_table(page: str) -> str:
+        return page.split('id="history-heading"')[0]  # the history has Show buttons too
+
+    first = client.get(url).content.decode()
+    assert len(TOKEN.findall(number_table(first))) == 500 and "Page 1 of 3" in first
+    last = client.get(url, {"page": 3}).content.decode()
+    assert len(TOKEN.findall(number_table(last))) == 200
+    assert '<td class="num muted">1001</td>' in last and '<td class="num muted">1200</td>' in last
+    assert client.get(url, {"page": 4}).status_code == 404
+
+    everything = client.post(reverse("group_reveal", args=["sim", GROUP_A])).content.decode()
+    assert everything.count('<td class="phone">') == 1200 and "Page 1 of" not in everything
+    assert "Show all 1200 numbers" in first
