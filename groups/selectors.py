@@ -326,10 +326,6 @@ class NumberMatch:
     elsewhere: bool = False  # the same number sits in another group or tenant too
 
     @property
-    def formatted(self) -> str:
-        return format_in_region(self.digits, self.tenant.default_region)
-
-    @property
     def e164(self) -> str:
         return "+" + self.digits if self.digits.isdigit() else ""
 

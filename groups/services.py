@@ -34,7 +34,7 @@ from groups.models import (
     TenantMembership,
     snapshots_purge,
 )
-from groups.nxcloud import PnsApiError, PnsError
+from groups.nxcloud import PnsApiError, PnsClient, PnsError
 from groups.phones import regions_of
 
 logger = logging.getLogger(__name__)
@@ -695,12 +695,9 @@ def group_create(
     *, tenant: Tenant, name: str, remark: str, numbers: list[str], user: Any, request=None
 ) -> NumberGroup:
     """Create a group in NXCloud, then add it to the tenant's current snapshot."""
-    with tenant.pns_client() as client:
-        try:
-            group_id = client.create_group(numbers, name=name, remark=remark)
-        except PnsError as error:
-            raise GroupChangeRefused(error) from error
-        request_id = client.last_request_id or ""
+    group_id, request_id = _change_in_nxcloud(
+        tenant, lambda client: client.create_group(numbers, name=name, remark=remark)
+    )
     with transaction.atomic():
         snapshot = _locked_current_snapshot(tenant)
         position = (
@@ -741,17 +738,16 @@ def group_change_numbers(
 ) -> tuple[list[str], list[str]]:
     """Add, remove or replace a group's numbers in NXCloud, then in the current snapshot.
     Returns the numbers (added, removed)."""
-    current = list(nxcloud.split_phones(group.phones_text))
-    added, removed, after = numbers_change(current, operation, numbers)
-    with tenant.pns_client() as client:
-        try:
-            client.update_group(group.group_id, operation, numbers)
-        except PnsError as error:
-            raise GroupChangeRefused(error) from error
-        request_id = client.last_request_id or ""
+    _, request_id = _change_in_nxcloud(
+        tenant, lambda client: client.update_group(group.group_id, operation, numbers)
+    )
     with transaction.atomic():
         snapshot = _locked_current_snapshot(tenant)
         group = NumberGroup.objects.get(snapshot=snapshot, group_id=group.group_id)
+        # From the group as the locked snapshot holds it: a refresh may have replaced the
+        # snapshot the caller read.
+        current = list(nxcloud.split_phones(group.phones_text))
+        added, removed, after = numbers_change(current, operation, numbers)
         PhoneNumber.objects.filter(group=group, digits__in=removed).delete()
         _insert_numbers(snapshot, group, added)
         NumberGroup.objects.filter(pk=group.pk).update(
@@ -789,12 +785,7 @@ def numbers_change(
 
 def group_delete(*, tenant: Tenant, group: NumberGroup, user: Any, request=None) -> None:
     """Delete a group in NXCloud, then from the current snapshot."""
-    with tenant.pns_client() as client:
-        try:
-            client.delete_group(group.group_id)
-        except PnsError as error:
-            raise GroupChangeRefused(error) from error
-        request_id = client.last_request_id or ""
+    _, request_id = _change_in_nxcloud(tenant, lambda client: client.delete_group(group.group_id))
     with transaction.atomic():
         snapshot = _locked_current_snapshot(tenant)
         group = NumberGroup.objects.get(snapshot=snapshot, group_id=group.group_id)
@@ -811,6 +802,17 @@ def group_delete(*, tenant: Tenant, group: NumberGroup, user: Any, request=None)
         Action.GROUP_DELETED, request=request, user=user, tenant=tenant,
         group_id=group.group_id, name=group.name, numbers=len(numbers), request_id=request_id,
     )  # fmt: skip
+
+
+def _change_in_nxcloud(tenant: Tenant, change: Callable[[PnsClient], Any]) -> tuple[Any, str]:
+    """Run `change` with the tenant's client: (its result, NXCloud's requestId). A refusal,
+    or no answer, is GroupChangeRefused."""
+    with tenant.pns_client() as client:
+        try:
+            result = change(client)
+        except PnsError as error:
+            raise GroupChangeRefused(error) from error
+        return result, client.last_request_id or ""
 
 
 def _locked_current_snapshot(tenant: Tenant) -> Snapshot:

@@ -626,9 +626,9 @@ def group_numbers(request: HttpRequest, tenant: Tenant, group_id: str) -> HttpRe
     context = {"tenant": tenant, "group": group, "form": form, "title": gettext("Change numbers")}
     if request.method == "POST" and form.is_valid():
         numbers, operation = form.cleaned_data["numbers"], form.operate_type
-        current = list(split_phones(group.phones_text))
-        added, removed, after = services.numbers_change(current, operation, numbers)
         if "confirm" not in request.POST:
+            current = list(split_phones(group.phones_text))
+            added, removed, after = services.numbers_change(current, operation, numbers)
             return render(
                 request,
                 "groups/group_confirm.html",

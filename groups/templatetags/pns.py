@@ -30,12 +30,6 @@ def duration_ms(value: int | None) -> str:
     return gettext("%(min)s min %(s)s s") % {"min": value // 60_000, "s": value % 60_000 // 1000}
 
 
-@register.filter
-def phone_in(digits: str, region: str) -> str:
-    """Digits as people read them, in the tenant's region ("+852 3575 3351")."""
-    return format_in_region(digits, region)
-
-
 class PhoneHtml:
     """Stored numbers as a page shows them: masked, with a Show button (and its token) for
     those who may reveal them; in full when asked (a number the user typed, or one they chose
